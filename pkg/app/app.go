@@ -1,0 +1,167 @@
+// Package app is the runtime every service shares: configuration, the
+// Postgres pool in the service's schema, the bus (outbox relay, consumers),
+// durable timers, health, metrics and graceful shutdown. A service only
+// says what it is (a Definition); app runs it, alone or beside the others.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/certlife/platform/pkg/bus"
+	"github.com/certlife/platform/pkg/clock"
+	"github.com/certlife/platform/pkg/db"
+	"github.com/certlife/platform/pkg/opsauth"
+	"github.com/certlife/platform/pkg/timer"
+)
+
+// Service is what a service module provides to the runtime.
+type Service interface {
+	// Routes mounts the service's public and ops routes.
+	Routes(r chi.Router)
+	// Start registers consumers, request/reply handlers and timer handlers.
+	Start(ctx context.Context) error
+}
+
+// Definition names a service, its schema migrations and its constructor.
+type Definition struct {
+	Name       string // also the Postgres schema
+	Migrations fs.FS  // goose SQL files, at the root of the FS
+	New        func(d *Deps) (Service, error)
+}
+
+// Deps are what a service is built from.
+type Deps struct {
+	Name     string
+	Config   Config
+	Pool     *pgxpool.Pool
+	NC       *nats.Conn
+	JS       jetstream.JetStream
+	Clock    clock.Clock
+	Log      *slog.Logger
+	Registry prometheus.Registerer
+	Bus      *bus.Bus
+	Timers   *timer.Worker
+	Ops      *opsauth.Tokens
+}
+
+// Unit is one running service.
+type Unit struct {
+	Deps    *Deps
+	Service Service
+	relay   *bus.Relay
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+}
+
+// Shared is what the units of one process share.
+type Shared struct {
+	Config   Config
+	NC       *nats.Conn
+	JS       jetstream.JetStream
+	Clock    clock.Clock
+	Log      *slog.Logger
+	Registry prometheus.Registerer
+	Ops      *opsauth.Tokens
+}
+
+// Build opens the service's schema and builds it; nothing runs yet.
+func Build(ctx context.Context, def Definition, sh Shared) (*Unit, error) {
+	log := sh.Log.With("service", def.Name)
+	pool, err := db.Open(ctx, sh.Config.DatabaseURL, def.Name, def.Migrations, log)
+	if err != nil {
+		return nil, err
+	}
+	reg := prometheus.WrapRegistererWith(prometheus.Labels{"service": def.Name}, sh.Registry)
+	metrics := bus.NewMetrics(reg)
+	d := &Deps{
+		Name: def.Name, Config: sh.Config, Pool: pool, NC: sh.NC, JS: sh.JS, Clock: sh.Clock,
+		Log: log, Registry: reg, Ops: sh.Ops,
+		Bus:    &bus.Bus{Service: def.Name, Pool: pool, NC: sh.NC, JS: sh.JS, Log: log, Metrics: metrics},
+		Timers: &timer.Worker{Pool: pool, Clock: sh.Clock, Log: log},
+	}
+	svc, err := def.New(d)
+	if err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("%s: %w", def.Name, err)
+	}
+	return &Unit{
+		Deps: d, Service: svc,
+		relay: &bus.Relay{Pool: pool, JS: sh.JS, Log: log, Metrics: metrics},
+	}, nil
+}
+
+// Start runs the unit: the outbox relay, the timer worker, and the
+// service's consumers.
+func (u *Unit) Start(ctx context.Context) error {
+	ctx, u.cancel = context.WithCancel(ctx)
+	u.wg.Add(2)
+	go func() { defer u.wg.Done(); _ = u.relay.Run(ctx) }()
+	go func() { defer u.wg.Done(); _ = u.Deps.Timers.Run(ctx) }()
+	if err := u.Service.Start(ctx); err != nil {
+		u.cancel()
+		return fmt.Errorf("%s: start: %w", u.Deps.Name, err)
+	}
+	return nil
+}
+
+// Relay exposes the outbox relay (tests crash it on purpose).
+func (u *Unit) Relay() *bus.Relay { return u.relay }
+
+// Stop shuts down gracefully: stop consuming and finish in-flight
+// handlers, stop timers, publish what is left in the outbox, close.
+func (u *Unit) Stop(ctx context.Context) error {
+	err := u.Deps.Bus.Stop(ctx)
+	if u.cancel != nil {
+		u.cancel()
+	}
+	u.wg.Wait()
+	if _, ferr := u.relay.Flush(ctx); ferr != nil {
+		err = errors.Join(err, fmt.Errorf("flush outbox: %w", ferr))
+	}
+	u.Deps.Pool.Close()
+	return err
+}
+
+// Ready reports whether the unit's database and NATS answer.
+func (u *Unit) Ready(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	if err := u.Deps.Pool.Ping(ctx); err != nil {
+		return fmt.Errorf("%s: database: %w", u.Deps.Name, err)
+	}
+	if !u.Deps.NC.IsConnected() {
+		return fmt.Errorf("%s: nats: %s", u.Deps.Name, u.Deps.NC.Status())
+	}
+	return nil
+}
+
+// HealthRoutes mounts /healthz (live) and /readyz (DB and NATS reachable).
+func HealthRoutes(r chi.Router, units ...*Unit) {
+	r.Get("/healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain")
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	r.Get("/readyz", func(w http.ResponseWriter, r *http.Request) {
+		for _, u := range units {
+			if err := u.Ready(r.Context()); err != nil {
+				http.Error(w, err.Error(), http.StatusServiceUnavailable)
+				return
+			}
+		}
+		w.Header().Set("Content-Type", "text/plain")
+		_, _ = w.Write([]byte("ready\n"))
+	})
+}

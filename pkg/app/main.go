@@ -1,0 +1,150 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/certlife/platform/pkg/bus"
+	"github.com/certlife/platform/pkg/clock"
+	"github.com/certlife/platform/pkg/httpx"
+	"github.com/certlife/platform/pkg/opsauth"
+)
+
+// NewLogger is the JSON logger every process uses.
+func NewLogger(level string) *slog.Logger {
+	var l slog.Level
+	_ = l.UnmarshalText([]byte(level))
+	return slog.New(slog.NewJSONHandler(os.Stdout, &slog.HandlerOptions{Level: l}))
+}
+
+// NewRegistry is a Prometheus registry with the Go and process collectors.
+func NewRegistry() *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return reg
+}
+
+// NewRouter builds the HTTP router of a process: problem answers for
+// unknown routes, panic recovery, health, metrics, and each unit's routes.
+func NewRouter(log *slog.Logger, reg *prometheus.Registry, units ...*Unit) chi.Router {
+	r := chi.NewRouter()
+	r.Use(httpx.Recover(log))
+	r.NotFound(httpx.NotFoundHandler)
+	r.MethodNotAllowed(httpx.MethodNotAllowedHandler)
+	HealthRoutes(r, units...)
+	r.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	for _, u := range units {
+		u.Service.Routes(r)
+	}
+	return r
+}
+
+// ConnectNATS connects to url and makes sure the streams exist.
+func ConnectNATS(ctx context.Context, url, name string, replicas int, opts ...nats.Option) (*nats.Conn, jetstream.JetStream, error) {
+	opts = append([]nats.Option{nats.Name(name), nats.MaxReconnects(-1), nats.ReconnectWait(time.Second)}, opts...)
+	nc, err := nats.Connect(url, opts...)
+	if err != nil {
+		return nil, nil, fmt.Errorf("nats: %w", err)
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		nc.Close()
+		return nil, nil, err
+	}
+	if err := bus.SetupStreams(ctx, js, replicas); err != nil {
+		nc.Close()
+		return nil, nil, err
+	}
+	return nc, js, nil
+}
+
+// Main runs one service as its own process: the per-service binary's
+// whole main is app.Main(service.Definition).
+func Main(def Definition) {
+	if err := run(def); err != nil {
+		fmt.Fprintln(os.Stderr, def.Name+":", err)
+		os.Exit(1)
+	}
+}
+
+func run(def Definition) error {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	cfg, err := LoadConfig()
+	if err != nil {
+		return err
+	}
+	log := NewLogger(cfg.LogLevel).With("service", def.Name)
+	log.Info("starting", "config", cfg)
+	if cfg.DatabaseURL == "" || cfg.NatsURL == "" {
+		return errors.New("DATABASE_URL and NATS_URL are required (the all-in-one runner embeds NATS and finds Postgres)")
+	}
+	if cfg.ClockControl {
+		return errors.New("CLOCK_CONTROL is only for the all-in-one runner")
+	}
+	ops, err := opsauth.Parse(cfg.OpsTokens)
+	if err != nil {
+		return err
+	}
+	nc, js, err := ConnectNATS(ctx, cfg.NatsURL, def.Name, cfg.NatsReplicas)
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	reg := NewRegistry()
+	u, err := Build(ctx, def, Shared{Config: cfg, NC: nc, JS: js, Clock: clock.Real{}, Log: NewLogger(cfg.LogLevel), Registry: reg, Ops: ops})
+	if err != nil {
+		return err
+	}
+	if err := u.Start(ctx); err != nil {
+		return err
+	}
+	srv := &http.Server{Addr: cfg.HTTPAddr, Handler: NewRouter(log, reg, u), ReadHeaderTimeout: 10 * time.Second}
+	return Serve(ctx, srv, log, u)
+}
+
+// Serve runs srv until ctx ends, then shuts down the HTTP server first
+// (no new work), then each unit (consumers, timers, outbox flush).
+func Serve(ctx context.Context, srv *http.Server, log *slog.Logger, units ...*Unit) error {
+	errc := make(chan error, 1)
+	go func() {
+		log.Info("listening", "addr", srv.Addr)
+		if err := srv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			errc <- err
+		}
+		close(errc)
+	}()
+	var serveErr error
+	select {
+	case <-ctx.Done():
+	case serveErr = <-errc:
+	}
+	log.Info("shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	errs := []error{serveErr, srv.Shutdown(sctx)}
+	for _, u := range units {
+		errs = append(errs, u.Stop(sctx))
+	}
+	return errors.Join(errs...)
+}
+
+// IsLoopback reports whether addr listens on loopback only.
+func IsLoopback(addr string) bool {
+	return strings.HasPrefix(addr, "127.") || strings.HasPrefix(addr, "localhost:") || strings.HasPrefix(addr, "[::1]")
+}

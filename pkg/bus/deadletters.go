@@ -1,0 +1,129 @@
+package bus
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/certlife/platform/pkg/events"
+)
+
+// DeadLetter is one message in the dead-letter stream, as operators see it.
+type DeadLetter struct {
+	Seq        uint64          `json:"id"`
+	At         time.Time       `json:"at"`
+	Consumer   string          `json:"consumer"`
+	Subject    string          `json:"subject"`
+	Error      string          `json:"error"`
+	Deliveries int             `json:"deliveries"`
+	StreamSeq  uint64          `json:"stream_seq"`
+	Event      json.RawMessage `json:"event,omitempty"`
+}
+
+// maxDeliveriesAdvisory is the part of the server's advisory we use.
+type maxDeliveriesAdvisory struct {
+	Consumer   string `json:"consumer"`
+	StreamSeq  uint64 `json:"stream_seq"`
+	Deliveries int    `json:"deliveries"`
+}
+
+// ListDeadLetters returns up to limit dead letters, oldest first.
+func ListDeadLetters(ctx context.Context, js jetstream.JetStream, limit int) ([]DeadLetter, error) {
+	stream, err := js.Stream(ctx, events.DeadLetterStream)
+	if err != nil {
+		return nil, err
+	}
+	info, err := stream.Info(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []DeadLetter
+	for seq := info.State.FirstSeq; seq <= info.State.LastSeq && len(out) < limit; seq++ {
+		raw, err := stream.GetMsg(ctx, seq)
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		dl, err := toDeadLetter(ctx, js, raw)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, dl)
+	}
+	return out, nil
+}
+
+func toDeadLetter(ctx context.Context, js jetstream.JetStream, raw *jetstream.RawStreamMsg) (DeadLetter, error) {
+	dl := DeadLetter{Seq: raw.Sequence, At: raw.Time}
+	if strings.HasPrefix(raw.Subject, "$JS.EVENT.ADVISORY.") {
+		var adv maxDeliveriesAdvisory
+		if err := json.Unmarshal(raw.Data, &adv); err != nil {
+			return dl, err
+		}
+		dl.Consumer, dl.StreamSeq, dl.Deliveries = adv.Consumer, adv.StreamSeq, adv.Deliveries
+		dl.Error = "maximum deliveries reached without an acknowledgement"
+		if orig, err := getEvent(ctx, js, adv.StreamSeq); err == nil {
+			dl.Subject, dl.Event = orig.Subject, orig.Data
+		}
+		return dl, nil
+	}
+	dl.Consumer = raw.Header.Get(HeaderConsumer)
+	dl.Subject = raw.Header.Get(HeaderOriginalSubject)
+	dl.Error = raw.Header.Get(HeaderError)
+	dl.Deliveries, _ = strconv.Atoi(raw.Header.Get(HeaderDeliveries))
+	dl.StreamSeq, _ = strconv.ParseUint(raw.Header.Get(HeaderStreamSeq), 10, 64)
+	dl.Event = raw.Data
+	return dl, nil
+}
+
+func getEvent(ctx context.Context, js jetstream.JetStream, seq uint64) (*jetstream.RawStreamMsg, error) {
+	s, err := js.Stream(ctx, events.Stream)
+	if err != nil {
+		return nil, err
+	}
+	return s.GetMsg(ctx, seq)
+}
+
+// ErrNoDeadLetter: no dead letter with that ID.
+var ErrNoDeadLetter = errors.New("no such dead letter")
+
+// ReplayDeadLetter publishes the dead letter's event again on its original
+// subject and removes it from the dead-letter stream. Consumers that had
+// already handled the event skip it through their inbox; the one that
+// failed gets it again.
+func ReplayDeadLetter(ctx context.Context, js jetstream.JetStream, seq uint64) error {
+	stream, err := js.Stream(ctx, events.DeadLetterStream)
+	if err != nil {
+		return err
+	}
+	raw, err := stream.GetMsg(ctx, seq)
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return ErrNoDeadLetter
+	}
+	if err != nil {
+		return err
+	}
+	dl, err := toDeadLetter(ctx, js, raw)
+	if err != nil {
+		return err
+	}
+	if dl.Subject == "" || len(dl.Event) == 0 {
+		return fmt.Errorf("dead letter %d: original event no longer in the stream", seq)
+	}
+	msg := nats.NewMsg(dl.Subject)
+	msg.Data = dl.Event
+	msg.Header.Set(jetstream.MsgIDHeader, fmt.Sprintf("replay-%d", seq))
+	if _, err := js.PublishMsg(ctx, msg); err != nil {
+		return err
+	}
+	return stream.DeleteMsg(ctx, seq)
+}

@@ -1,0 +1,3 @@
+module github.com/certlife/platform/services/validation
+
+go 1.26.8
