@@ -120,6 +120,8 @@ func (p *Platform) Stop() {
 	for _, u := range p.Units {
 		_ = u.Stop(ctx)
 	}
+	// Closing the connection also ends the units' request/reply handlers.
+	p.NC.Close()
 }
 
 // Unit returns the running service of that name.

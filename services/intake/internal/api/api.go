@@ -1,0 +1,205 @@
+// Package api is intake's HTTP edge: the applicant routes of SPEC §5 and
+// the maintenance-window ops routes. It decodes, calls a use case, and
+// turns the result or problem into a response.
+package api
+
+import (
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/google/uuid"
+
+	"github.com/certlife/platform/pkg/httpx"
+	"github.com/certlife/platform/pkg/opsauth"
+	"github.com/certlife/platform/services/intake/internal/applications"
+	"github.com/certlife/platform/services/intake/internal/form"
+)
+
+// API serves intake's routes.
+type API struct {
+	Apps *applications.Service
+	Ops  *opsauth.Tokens
+	Log  *slog.Logger
+}
+
+// Routes mounts the routes.
+func (a *API) Routes(r chi.Router) {
+	r.Post("/v1/applications", a.submit)
+	r.Get("/v1/applications/{id}", a.get)
+	r.Post("/v1/applications/{id}/cancellation", a.cancel)
+	r.Post("/v1/sessions", a.login)
+	r.Group(func(r chi.Router) {
+		r.Use(a.Ops.Require(opsauth.Admin))
+		r.Get("/ops/v1/maintenance-windows", a.listWindows)
+		r.Post("/ops/v1/maintenance-windows", a.addWindow)
+		r.Delete("/ops/v1/maintenance-windows/{id}", a.deleteWindow)
+	})
+}
+
+func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
+	httpx.WriteError(w, r, a.Log, err)
+}
+
+func (a *API) submit(w http.ResponseWriter, r *http.Request) {
+	var body form.NewApplication
+	if p := httpx.DecodeJSON(w, r, &body, httpx.MaxBody); p != nil {
+		httpx.WriteProblem(w, r, p)
+		return
+	}
+	v, errs := body.Validate()
+	if p := errs.Problem(); p != nil {
+		httpx.WriteProblem(w, r, p)
+		return
+	}
+	acc, err := a.Apps.Submit(r.Context(), v)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	w.Header().Set("Location", "/v1/applications/"+acc.ID.String())
+	httpx.WriteJSON(w, http.StatusAccepted, acc)
+}
+
+func pathID(r *http.Request) (uuid.UUID, bool) {
+	id, err := uuid.Parse(chi.URLParam(r, "id"))
+	return id, err == nil
+}
+
+func (a *API) get(w http.ResponseWriter, r *http.Request) {
+	id, ok := pathID(r)
+	if !ok {
+		httpx.WriteProblem(w, r, httpx.NotFound())
+		return
+	}
+	who, err := a.Apps.Authenticate(r.Context(), r, id)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	v, err := a.Apps.Get(r.Context(), id, who)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	httpx.WriteJSON(w, http.StatusOK, v)
+}
+
+func (a *API) cancel(w http.ResponseWriter, r *http.Request) {
+	id, ok := pathID(r)
+	if !ok {
+		httpx.WriteProblem(w, r, httpx.NotFound())
+		return
+	}
+	// An optional empty JSON body is accepted; anything else is refused.
+	if r.ContentLength != 0 {
+		var body struct{}
+		if p := httpx.DecodeJSON(w, r, &body, 1024); p != nil {
+			httpx.WriteProblem(w, r, p)
+			return
+		}
+	}
+	who, err := a.Apps.Authenticate(r.Context(), r, id)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	if err := a.Apps.Cancel(r.Context(), id, who); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	v, err := a.Apps.Get(r.Context(), id, who)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	httpx.WriteJSON(w, http.StatusOK, v)
+}
+
+type loginBody struct {
+	Email           *string `json:"email"`
+	Password        *string `json:"password"`
+	CertificateCode *string `json:"certificate_code"`
+}
+
+func (a *API) login(w http.ResponseWriter, r *http.Request) {
+	var body loginBody
+	if p := httpx.DecodeJSON(w, r, &body, 4096); p != nil {
+		httpx.WriteProblem(w, r, p)
+		return
+	}
+	var errs []httpx.FieldError
+	for _, f := range []struct {
+		name string
+		v    *string
+	}{{"email", body.Email}, {"password", body.Password}, {"certificate_code", body.CertificateCode}} {
+		if f.v == nil || *f.v == "" {
+			errs = append(errs, httpx.FieldError{Field: f.name, Message: "is required"})
+		} else if len(*f.v) > 256 {
+			errs = append(errs, httpx.FieldError{Field: f.name, Message: "is too long"})
+		}
+	}
+	if len(errs) > 0 {
+		httpx.WriteProblem(w, r, httpx.Invalid(errs...))
+		return
+	}
+	s, err := a.Apps.Login(r.Context(), *body.Email, *body.Password, *body.CertificateCode, applications.ClientAddr(r))
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	httpx.WriteJSON(w, http.StatusCreated, s)
+}
+
+type windowBody struct {
+	StartsAt *time.Time `json:"starts_at"`
+	EndsAt   *time.Time `json:"ends_at"`
+}
+
+func (a *API) addWindow(w http.ResponseWriter, r *http.Request) {
+	var body windowBody
+	if p := httpx.DecodeJSON(w, r, &body, 4096); p != nil {
+		httpx.WriteProblem(w, r, p)
+		return
+	}
+	var errs []httpx.FieldError
+	if body.StartsAt == nil {
+		errs = append(errs, httpx.FieldError{Field: "starts_at", Message: "is required (RFC 3339)"})
+	}
+	if body.EndsAt == nil {
+		errs = append(errs, httpx.FieldError{Field: "ends_at", Message: "is required (RFC 3339)"})
+	}
+	if len(errs) > 0 {
+		httpx.WriteProblem(w, r, httpx.Invalid(errs...))
+		return
+	}
+	win, err := a.Apps.AddWindow(r.Context(), *body.StartsAt, *body.EndsAt, opsauth.Actor(r.Context()))
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	httpx.WriteJSON(w, http.StatusCreated, win)
+}
+
+func (a *API) listWindows(w http.ResponseWriter, r *http.Request) {
+	list, err := a.Apps.Windows(r.Context())
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	httpx.WriteJSON(w, http.StatusOK, map[string]any{"windows": list})
+}
+
+func (a *API) deleteWindow(w http.ResponseWriter, r *http.Request) {
+	id, ok := pathID(r)
+	if !ok {
+		httpx.WriteProblem(w, r, httpx.NotFound())
+		return
+	}
+	if err := a.Apps.DeleteWindow(r.Context(), id); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}

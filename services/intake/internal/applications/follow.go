@@ -1,0 +1,257 @@
+package applications
+
+import (
+	"context"
+	"errors"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/certlife/platform/pkg/bus"
+	"github.com/certlife/platform/pkg/events"
+	"github.com/certlife/platform/pkg/seal"
+	"github.com/certlife/platform/pkg/timer"
+	"github.com/certlife/platform/services/intake/internal/secret"
+	"github.com/certlife/platform/services/intake/internal/store"
+)
+
+// Handlers are intake's reactions to the other services' events. Each
+// runs in the consumer's transaction (with the inbox row).
+func (s *Service) Handlers() map[string]bus.Handler {
+	return map[string]bus.Handler{
+		events.TypeCouponReserved:       s.onTimeline,
+		events.TypeReviewApproved:       s.onTimeline,
+		events.TypeCouponRejected:       s.onCouponRejected,
+		events.TypePaymentConfirmed:     s.onPaymentConfirmed,
+		events.TypeReviewRejected:       s.onReviewRejected,
+		events.TypeCertificateReady:     s.onCertificateReady,
+		events.TypeCertificateIssued:    s.onCertificateIssued,
+		events.TypeCertificateRetrieved: s.onCertificateRetrieved,
+		events.TypeCertificateRevoked:   s.onCertificateRevoked,
+		events.TypeRenewalDue:           s.onRenewalDue,
+	}
+}
+
+// withApplication loads the event's application for update, lets fn
+// change it, and writes it back with a timeline entry.
+func (s *Service) withApplication(ctx context.Context, tx pgx.Tx, env events.Envelope, id string, fn func(app *store.Application) error) error {
+	appID, err := uuid.Parse(id)
+	if err != nil {
+		return bus.Permanent(err)
+	}
+	app, err := store.GetApplication(ctx, tx, appID, true)
+	if errors.Is(err, store.ErrNotFound) {
+		// Not ours (e.g. an application another intake database holds):
+		// nothing to do, and retrying would not change that.
+		s.Log.Warn("event for unknown application", "type", env.Type, "application", id)
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if fn != nil {
+		if err := fn(&app); err != nil {
+			return err
+		}
+		if err := store.UpdateApplication(ctx, tx, app); err != nil {
+			return err
+		}
+	}
+	return store.AddTimeline(ctx, tx, app.ID, env.OccurredAt, env.Type, &env.ID)
+}
+
+func (s *Service) onTimeline(ctx context.Context, tx pgx.Tx, env events.Envelope) error {
+	return s.withApplication(ctx, tx, env, env.SubjectID, nil)
+}
+
+func (s *Service) onPaymentConfirmed(ctx context.Context, tx pgx.Tx, env events.Envelope) error {
+	ev, err := events.Decode[events.PaymentConfirmed](env)
+	if err != nil {
+		return err
+	}
+	return s.withApplication(ctx, tx, env, ev.ApplicationID, func(app *store.Application) error {
+		app.Status = advance(app.Status, StatusInReview)
+		return nil
+	})
+}
+
+// onCouponRejected ends an application whose coupon could not be
+// reserved after all (it was used elsewhere between check and reserve).
+func (s *Service) onCouponRejected(ctx context.Context, tx pgx.Tx, env events.Envelope) error {
+	ev, err := events.Decode[events.CouponRejected](env)
+	if err != nil {
+		return err
+	}
+	return s.withApplication(ctx, tx, env, ev.ApplicationID, func(app *store.Application) error {
+		if terminal(app.Status) {
+			return nil
+		}
+		reason := "coupon " + ev.Reason
+		app.Status, app.RejectionReason = StatusRejected, &reason
+		if err := timer.Cancel(ctx, tx, TimerCancelWindow, app.ID.String()); err != nil {
+			return err
+		}
+		out, err := events.Follow(env, events.ApplicationRejected{
+			ApplicationID: app.ID.String(), Reason: reason, Recipient: app.Event().Recipient(),
+		}, s.Clock.Now())
+		if err != nil {
+			return err
+		}
+		return bus.Emit(ctx, tx, out)
+	})
+}
+
+func (s *Service) onReviewRejected(ctx context.Context, tx pgx.Tx, env events.Envelope) error {
+	ev, err := events.Decode[events.ReviewRejected](env)
+	if err != nil {
+		return err
+	}
+	return s.withApplication(ctx, tx, env, ev.ApplicationID, func(app *store.Application) error {
+		app.Status = advance(app.Status, StatusRejected)
+		if app.Status == StatusRejected {
+			app.RejectionReason = &ev.Reason
+		}
+		return nil
+	})
+}
+
+// onCertificateReady gives the applicant a new certificate code (PC-6,
+// PC-7, PC-11): the previous code stops working, and the new one leaves
+// this service only sealed for the notifier (SE-1).
+func (s *Service) onCertificateReady(ctx context.Context, tx pgx.Tx, env events.Envelope) error {
+	ev, err := events.Decode[events.CertificateReady](env)
+	if err != nil {
+		return err
+	}
+	certID, err := uuid.Parse(ev.CertificateID)
+	if err != nil {
+		return bus.Permanent(err)
+	}
+	return s.withApplication(ctx, tx, env, ev.ApplicationID, func(app *store.Application) error {
+		app.Status = advance(app.Status, StatusApproved)
+		app.CertificateID = &certID
+		if err := store.UpsertCertificate(ctx, tx, store.Certificate{
+			ID: certID, ApplicationID: app.ID, ApplicantID: app.ApplicantID, Status: "ready",
+		}); err != nil {
+			return err
+		}
+		reason := events.CodeForCertificateReady
+		if app.Kind == events.KindReissue {
+			reason = events.CodeForReissue
+		}
+		return s.issueCode(ctx, tx, env, app.ApplicantID, events.CertificateCodeIssued{
+			ApplicationID: app.ID.String(), CertificateID: ev.CertificateID, ApplicantID: app.ApplicantID.String(),
+			Reason: reason, Recipient: app.Event().Recipient(),
+		})
+	})
+}
+
+// issueCode makes a code, stores only its argon2id hash, and emits it
+// sealed.
+func (s *Service) issueCode(ctx context.Context, tx pgx.Tx, cause events.Envelope, applicant uuid.UUID, ev events.CertificateCodeIssued) error {
+	code, err := secret.NewCode()
+	if err != nil {
+		return err
+	}
+	hash, err := secret.Hash(secret.NormalizeCode(code))
+	if err != nil {
+		return err
+	}
+	if err := store.SetCode(ctx, tx, applicant, hash, s.Clock.Now()); err != nil {
+		return err
+	}
+	if ev.SealedCode, err = seal.Seal(s.NotifierKey, []byte(code)); err != nil {
+		return err
+	}
+	out, err := events.Follow(cause, ev, s.Clock.Now())
+	if err != nil {
+		return err
+	}
+	return bus.Emit(ctx, tx, out)
+}
+
+func (s *Service) onCertificateIssued(ctx context.Context, tx pgx.Tx, env events.Envelope) error {
+	ev, err := events.Decode[events.CertificateIssued](env)
+	if err != nil {
+		return err
+	}
+	certID, err := uuid.Parse(ev.CertificateID)
+	if err != nil {
+		return bus.Permanent(err)
+	}
+	return s.withApplication(ctx, tx, env, ev.ApplicationID, func(app *store.Application) error {
+		app.Status = advance(app.Status, StatusIssued)
+		app.CertificateID = &certID
+		notAfter := ev.NotAfter
+		return store.UpsertCertificate(ctx, tx, store.Certificate{
+			ID: certID, ApplicationID: app.ID, ApplicantID: app.ApplicantID, Status: "issued", NotAfter: &notAfter,
+		})
+	})
+}
+
+func (s *Service) onCertificateRetrieved(ctx context.Context, tx pgx.Tx, env events.Envelope) error {
+	ev, err := events.Decode[events.CertificateRetrieved](env)
+	if err != nil {
+		return err
+	}
+	certID, err := uuid.Parse(ev.CertificateID)
+	if err != nil {
+		return bus.Permanent(err)
+	}
+	return s.withApplication(ctx, tx, env, ev.ApplicationID, func(app *store.Application) error {
+		app.Status = advance(app.Status, StatusIssued)
+		at := ev.RetrievedAt
+		return store.UpsertCertificate(ctx, tx, store.Certificate{
+			ID: certID, ApplicationID: app.ID, ApplicantID: app.ApplicantID, Status: "issued", RetrievedAt: &at,
+		})
+	})
+}
+
+func (s *Service) onCertificateRevoked(ctx context.Context, tx pgx.Tx, env events.Envelope) error {
+	ev, err := events.Decode[events.CertificateRevoked](env)
+	if err != nil {
+		return err
+	}
+	certID, err := uuid.Parse(ev.CertificateID)
+	if err != nil {
+		return bus.Permanent(err)
+	}
+	cert, err := store.GetCertificate(ctx, tx, certID)
+	if errors.Is(err, store.ErrNotFound) {
+		s.Log.Warn("revocation of an unknown certificate", "certificate", ev.CertificateID)
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	cert.Status = "revoked"
+	if err := store.UpsertCertificate(ctx, tx, cert); err != nil {
+		return err
+	}
+	return s.withApplication(ctx, tx, env, cert.ApplicationID.String(), nil)
+}
+
+// onRenewalDue answers a renewal reminder with a fresh code for the
+// renewal steps (PC-10): only the latest code is accepted.
+func (s *Service) onRenewalDue(ctx context.Context, tx pgx.Tx, env events.Envelope) error {
+	ev, err := events.Decode[events.RenewalDue](env)
+	if err != nil {
+		return err
+	}
+	applicant, err := uuid.Parse(ev.ApplicantID)
+	if err != nil {
+		return bus.Permanent(err)
+	}
+	a, err := store.GetApplicant(ctx, tx, applicant)
+	if errors.Is(err, store.ErrNotFound) {
+		s.Log.Warn("renewal reminder for an unknown applicant", "applicant", ev.ApplicantID)
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	return s.issueCode(ctx, tx, env, a.ID, events.CertificateCodeIssued{
+		CertificateID: ev.CertificateID, ApplicantID: a.ID.String(), Reason: events.CodeForRenewalNotice,
+		Recipient: events.Recipient{Email: a.Email, Language: a.Language}, NotAfter: ev.NotAfter, DaysBefore: ev.DaysBefore,
+	})
+}
