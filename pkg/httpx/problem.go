@@ -146,6 +146,7 @@ func decodeProblem(err error, limit int64) *Problem {
 		mbe    *http.MaxBytesError
 		syntax *json.SyntaxError
 		typ    *json.UnmarshalTypeError
+		tm     *time.ParseError
 	)
 	switch {
 	case errors.As(err, &mbe):
@@ -160,6 +161,8 @@ func decodeProblem(err error, limit int64) *Problem {
 			return BadRequest("the body must be a JSON object")
 		}
 		return Invalid(FieldError{Field: field, Message: "must be a " + jsonKind(typ.Type.Kind().String())})
+	case errors.As(err, &tm):
+		return Invalid(FieldError{Field: "", Message: "a date-time is not RFC 3339: " + tm.Value})
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
 		name := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
 		return Invalid(FieldError{Field: name, Message: "unknown field"})

@@ -153,8 +153,21 @@ func (a *API) login(w http.ResponseWriter, r *http.Request) {
 }
 
 type windowBody struct {
-	StartsAt *time.Time `json:"starts_at"`
-	EndsAt   *time.Time `json:"ends_at"`
+	StartsAt *string `json:"starts_at"`
+	EndsAt   *string `json:"ends_at"`
+}
+
+// rfc3339 parses a required time field, adding a field error when bad.
+func rfc3339(errs *[]httpx.FieldError, field string, v *string) time.Time {
+	if v == nil {
+		*errs = append(*errs, httpx.FieldError{Field: field, Message: "is required (RFC 3339)"})
+		return time.Time{}
+	}
+	t, err := time.Parse(time.RFC3339, *v)
+	if err != nil {
+		*errs = append(*errs, httpx.FieldError{Field: field, Message: "must be an RFC 3339 date-time"})
+	}
+	return t
 }
 
 func (a *API) addWindow(w http.ResponseWriter, r *http.Request) {
@@ -164,17 +177,13 @@ func (a *API) addWindow(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var errs []httpx.FieldError
-	if body.StartsAt == nil {
-		errs = append(errs, httpx.FieldError{Field: "starts_at", Message: "is required (RFC 3339)"})
-	}
-	if body.EndsAt == nil {
-		errs = append(errs, httpx.FieldError{Field: "ends_at", Message: "is required (RFC 3339)"})
-	}
+	starts := rfc3339(&errs, "starts_at", body.StartsAt)
+	ends := rfc3339(&errs, "ends_at", body.EndsAt)
 	if len(errs) > 0 {
 		httpx.WriteProblem(w, r, httpx.Invalid(errs...))
 		return
 	}
-	win, err := a.Apps.AddWindow(r.Context(), *body.StartsAt, *body.EndsAt, opsauth.Actor(r.Context()))
+	win, err := a.Apps.AddWindow(r.Context(), starts, ends, opsauth.Actor(r.Context()))
 	if err != nil {
 		a.fail(w, r, err)
 		return
