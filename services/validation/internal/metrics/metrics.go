@@ -1,0 +1,24 @@
+// Package metrics holds validation's business counters (OP-3).
+package metrics
+
+import "github.com/prometheus/client_golang/prometheus"
+
+// Metrics counts reviews entering the queue and their decisions.
+type Metrics struct {
+	Queued  prometheus.Counter
+	Decided *prometheus.CounterVec
+}
+
+// New creates and registers the counters.
+func New(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		Queued: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "reviews_queued_total", Help: "Reviews that became pending (final and paid).",
+		}),
+		Decided: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "reviews_decided_total", Help: "Review decisions, by outcome and by auto or operator.",
+		}, []string{"status", "by"}),
+	}
+	reg.MustRegister(m.Queued, m.Decided)
+	return m
+}

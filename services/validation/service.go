@@ -1,0 +1,59 @@
+// Package validation owns reviews (PC-6, OP-1): the "validation-reviews"
+// consumer opens a review for every finally accepted application, queues it
+// for operators once it is paid, and operators (or REVIEW_AUTO_APPROVE)
+// approve or reject it. Domain, organization and phone checks come later.
+package validation
+
+import (
+	"context"
+	"embed"
+	"io/fs"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/certlife/platform/pkg/app"
+	"github.com/certlife/platform/pkg/opsauth"
+	"github.com/certlife/platform/services/validation/internal/api"
+	"github.com/certlife/platform/services/validation/internal/metrics"
+	"github.com/certlife/platform/services/validation/internal/queue"
+)
+
+//go:embed migrations/*.sql
+var migrationFiles embed.FS
+
+// Definition is the validation service for the runtime.
+var Definition = app.Definition{Name: "validation", Migrations: mustSub(migrationFiles, "migrations"), New: New}
+
+func mustSub(f fs.FS, dir string) fs.FS {
+	sub, err := fs.Sub(f, dir)
+	if err != nil {
+		panic(err)
+	}
+	return sub
+}
+
+// Service is validation, built from its dependencies.
+type Service struct {
+	d     *app.Deps
+	queue *queue.Queue
+	api   *api.API
+}
+
+// New builds the service.
+func New(d *app.Deps) (app.Service, error) {
+	q := &queue.Queue{Clock: d.Clock, AutoApprove: d.Config.ReviewAutoApprove, Metrics: metrics.New(d.Registry), Log: d.Log}
+	return &Service{d: d, queue: q, api: &api.API{Pool: d.Pool, Queue: q, Log: d.Log}}, nil
+}
+
+// Routes mounts the review queue for the reviewer role.
+func (s *Service) Routes(r chi.Router) {
+	r.Group(func(r chi.Router) {
+		r.Use(s.d.Ops.Require(opsauth.Reviewer))
+		s.api.Routes(r)
+	})
+}
+
+// Start starts the review consumer.
+func (s *Service) Start(ctx context.Context) error {
+	return s.d.Bus.Start(ctx, s.queue.Consumer())
+}
