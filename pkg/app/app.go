@@ -107,13 +107,15 @@ func Build(ctx context.Context, def Definition, sh Shared) (*Unit, error) {
 // service's consumers.
 func (u *Unit) Start(ctx context.Context) error {
 	ctx, u.cancel = context.WithCancel(ctx)
-	u.wg.Add(2)
-	go func() { defer u.wg.Done(); _ = u.relay.Run(ctx) }()
-	go func() { defer u.wg.Done(); _ = u.Deps.Timers.Run(ctx) }()
+	// The service registers its timer handlers first: a timer that fell
+	// due while the process was down must find its handler.
 	if err := u.Service.Start(ctx); err != nil {
 		u.cancel()
 		return fmt.Errorf("%s: start: %w", u.Deps.Name, err)
 	}
+	u.wg.Add(2)
+	go func() { defer u.wg.Done(); _ = u.relay.Run(ctx) }()
+	go func() { defer u.wg.Done(); _ = u.Deps.Timers.Run(ctx) }()
 	return nil
 }
 

@@ -1,0 +1,137 @@
+// Package notice is what the notifier knows about an e-mail before it is
+// sent: why it goes out (the reason), to whom, in which language, the
+// inputs its template is rendered from, and the stable Message-ID that
+// makes every retry and every redelivered event the same message (NO-1).
+package notice
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Reasons: why a message is sent. Each has its own template and subject.
+const (
+	ReasonApplicationProvisional = "application_provisional"
+	ReasonApplicationCancelled   = "application_cancelled"
+	ReasonApplicationRejected    = "application_rejected"
+	ReasonCertificateReady       = "certificate_ready" // events.CodeForCertificateReady
+	ReasonReissue                = "reissue"           // events.CodeForReissue
+	ReasonRenewalNotice          = "renewal_notice"    // events.CodeForRenewalNotice
+	ReasonCertificateRevoked     = "certificate_revoked"
+)
+
+// Reasons lists every reason, in the order a template test walks them.
+var Reasons = []string{
+	ReasonApplicationProvisional, ReasonApplicationCancelled, ReasonApplicationRejected,
+	ReasonCertificateReady, ReasonReissue, ReasonRenewalNotice, ReasonCertificateRevoked,
+}
+
+// KnownReason reports whether r is one of Reasons.
+func KnownReason(r string) bool {
+	for _, k := range Reasons {
+		if k == r {
+			return true
+		}
+	}
+	return false
+}
+
+// CarriesCode reports whether a reason's mail carries a certificate code.
+func CarriesCode(reason string) bool {
+	return reason == ReasonCertificateReady || reason == ReasonReissue || reason == ReasonRenewalNotice
+}
+
+// Languages with templates; anything else falls back to English (NO-2).
+const (
+	Japanese = "ja"
+	English  = "en"
+)
+
+// Language maps an applicant's language tag ("ja", "ja-JP", "en-US", "")
+// to a template language.
+func Language(tag string) string {
+	t := strings.ToLower(strings.TrimSpace(tag))
+	if t == Japanese || strings.HasPrefix(t, Japanese+"-") || strings.HasPrefix(t, Japanese+"_") {
+		return Japanese
+	}
+	return English
+}
+
+// NormalizeRecipient is the form of an address the Message-ID and the
+// delivery log use: case and surrounding space do not make a new recipient.
+func NormalizeRecipient(email string) string { return strings.ToLower(strings.TrimSpace(email)) }
+
+// MessageID derives the Message-ID of the one message a recipient gets
+// for a reason about a subject (an application, a certificate, a
+// certificate's 30-day notice…). It is a pure function of those three, so
+// that a redelivered or republished event, or a retry after an SMTP
+// failure, yields the same ID — and the unique constraint on it in the
+// delivery log lets only one such message exist (NO-1). It is the header
+// value, angle brackets included.
+func MessageID(recipient, reason, key string) string {
+	sum := sha256.Sum256([]byte(NormalizeRecipient(recipient) + "\x00" + reason + "\x00" + key))
+	return "<" + hex.EncodeToString(sum[:])[:32] + "@certlife>"
+}
+
+// RenewalNoticeKey is the subject key of one renewal notice: a
+// certificate gets one notice per reminder offset.
+func RenewalNoticeKey(certificateID string, daysBefore int) string {
+	return certificateID + "/" + strconv.Itoa(daysBefore) + "d"
+}
+
+// Data are the inputs a message is rendered from. They are stored with the
+// delivery (never the certificate code, which stays sealed until the send)
+// so that the message can be rendered again on every attempt.
+type Data struct {
+	Product        string    `json:"product,omitempty"`
+	Kind           string    `json:"kind,omitempty"` // new | renewal | reissue
+	ApplicationID  string    `json:"application_id,omitempty"`
+	CertificateID  string    `json:"certificate_id,omitempty"`
+	Serial         string    `json:"serial,omitempty"`
+	Name           string    `json:"name,omitempty"` // addressee, in the mail's language
+	Organization   string    `json:"organization,omitempty"`
+	AcceptedAt     time.Time `json:"accepted_at,omitzero"`
+	CancelDeadline time.Time `json:"cancel_deadline,omitzero"`
+	CancelledAt    time.Time `json:"cancelled_at,omitzero"`
+	// CouponReleased: the cancelled application's coupon is usable again.
+	CouponReleased bool `json:"coupon_released,omitempty"`
+	// Reason is a rejection's or a revocation's reason.
+	Reason     string    `json:"reason,omitempty"`
+	RevokedAt  time.Time `json:"revoked_at,omitzero"`
+	NotAfter   time.Time `json:"not_after,omitzero"`
+	DaysBefore int       `json:"days_before,omitempty"`
+}
+
+// Request is one message to queue.
+type Request struct {
+	Reason    string
+	Recipient string
+	Language  string
+	// Key is the subject key the Message-ID is derived from.
+	Key       string
+	SubjectID string
+	CausedBy  string // event ID
+	// Correlation is carried over to NotificationSent.
+	Correlation string
+	Data        Data
+	// SealedCode is the certificate code sealed to the notifier's key.
+	SealedCode []byte
+}
+
+// MessageID is the request's stable Message-ID.
+func (r Request) MessageID() string { return MessageID(r.Recipient, r.Reason, r.Key) }
+
+// The renewal window of a client certificate (PC-8): from 30 days before
+// its expiry until 365 days after it.
+const (
+	RenewalOpensBefore = 30 * 24 * time.Hour
+	RenewalClosesAfter = 365 * 24 * time.Hour
+)
+
+// RenewalWindow is when a certificate expiring at notAfter can be renewed.
+func RenewalWindow(notAfter time.Time) (from, until time.Time) {
+	return notAfter.Add(-RenewalOpensBefore), notAfter.Add(RenewalClosesAfter)
+}

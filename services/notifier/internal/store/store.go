@@ -1,0 +1,270 @@
+// Package store is the notifier's Postgres: the delivery queue and log,
+// the certificates it tracks for reminders, and the reminder log. Every
+// function that changes state takes the caller's transaction.
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/certlife/platform/services/notifier/internal/notice"
+	"github.com/certlife/platform/services/notifier/internal/reminder"
+)
+
+// Queryer is a pool or a transaction: reads need no transaction.
+type Queryer interface {
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+}
+
+// Delivery statuses.
+const (
+	StatusPending = "pending"
+	StatusSent    = "sent"
+	StatusFailed  = "failed"
+)
+
+// Delivery is one row of the delivery log.
+type Delivery struct {
+	ID            int64       `json:"id"`
+	MessageID     string      `json:"message_id"`
+	Reason        string      `json:"reason"`
+	Recipient     string      `json:"recipient"`
+	Language      string      `json:"language"`
+	SubjectID     string      `json:"subject_id"`
+	CausedBy      string      `json:"caused_by"`
+	CorrelationID string      `json:"-"`
+	Data          notice.Data `json:"-"`
+	SealedCode    []byte      `json:"-"`
+	Status        string      `json:"status"`
+	Attempts      int         `json:"attempts"`
+	LastError     *string     `json:"last_error"`
+	NextAttemptAt *time.Time  `json:"next_attempt_at"`
+	CreatedAt     time.Time   `json:"created_at"`
+	SentAt        *time.Time  `json:"sent_at"`
+	FailedAt      *time.Time  `json:"failed_at"`
+}
+
+// InsertDelivery queues a message unless one with its Message-ID exists.
+// It reports whether the row is new.
+func InsertDelivery(ctx context.Context, tx pgx.Tx, r notice.Request, now time.Time) (bool, error) {
+	data, err := json.Marshal(r.Data)
+	if err != nil {
+		return false, err
+	}
+	var sealed []byte
+	if len(r.SealedCode) > 0 {
+		sealed = r.SealedCode
+	}
+	tag, err := tx.Exec(ctx, `INSERT INTO deliveries
+		(message_id, reason, recipient, language, subject_id, caused_by, correlation_id, data, sealed_code, next_attempt_at, created_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10)
+		ON CONFLICT (message_id) DO NOTHING`,
+		r.MessageID(), r.Reason, notice.NormalizeRecipient(r.Recipient), notice.Language(r.Language),
+		r.SubjectID, r.CausedBy, r.Correlation, data, sealed, now)
+	if err != nil {
+		return false, fmt.Errorf("insert delivery: %w", err)
+	}
+	return tag.RowsAffected() == 1, nil
+}
+
+const deliveryColumns = `id, message_id, reason, recipient, language, subject_id, caused_by::text, correlation_id,
+	data, sealed_code, status, attempts, last_error, next_attempt_at, created_at, sent_at, failed_at`
+
+func scanDelivery(row pgx.Row) (Delivery, error) {
+	var d Delivery
+	var data []byte
+	err := row.Scan(&d.ID, &d.MessageID, &d.Reason, &d.Recipient, &d.Language, &d.SubjectID, &d.CausedBy,
+		&d.CorrelationID, &data, &d.SealedCode, &d.Status, &d.Attempts, &d.LastError, &d.NextAttemptAt,
+		&d.CreatedAt, &d.SentAt, &d.FailedAt)
+	if err != nil {
+		return d, err
+	}
+	if err := json.Unmarshal(data, &d.Data); err != nil {
+		return d, fmt.Errorf("delivery %s data: %w", d.MessageID, err)
+	}
+	return d, nil
+}
+
+// ErrNotFound: no such row.
+var ErrNotFound = errors.New("not found")
+
+// LockDelivery reads a delivery for sending and locks it until tx ends.
+func LockDelivery(ctx context.Context, tx pgx.Tx, messageID string) (Delivery, error) {
+	d, err := scanDelivery(tx.QueryRow(ctx, `SELECT `+deliveryColumns+` FROM deliveries WHERE message_id = $1 FOR UPDATE`, messageID))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return d, ErrNotFound
+	}
+	return d, err
+}
+
+// MarkSent records a successful send and wipes the sealed code.
+func MarkSent(ctx context.Context, tx pgx.Tx, id int64, now time.Time) error {
+	_, err := tx.Exec(ctx, `UPDATE deliveries SET status = 'sent', attempts = attempts + 1, sent_at = $2,
+		next_attempt_at = NULL, sealed_code = NULL WHERE id = $1`, id, now)
+	return err
+}
+
+// MarkRetry records a failed attempt and when the next one is due.
+func MarkRetry(ctx context.Context, tx pgx.Tx, id int64, errText string, next time.Time) error {
+	_, err := tx.Exec(ctx, `UPDATE deliveries SET attempts = attempts + 1, last_error = $2, next_attempt_at = $3
+		WHERE id = $1`, id, truncate(errText, 1000), next)
+	return err
+}
+
+// MarkFailed gives a message up. The sealed code goes too: a code that
+// could not be delivered is of no use, and the applicant gets a new one.
+func MarkFailed(ctx context.Context, tx pgx.Tx, id int64, errText string, now time.Time, attempted bool) error {
+	inc := 0
+	if attempted {
+		inc = 1
+	}
+	_, err := tx.Exec(ctx, `UPDATE deliveries SET status = 'failed', attempts = attempts + $4, last_error = $2,
+		failed_at = $3, next_attempt_at = NULL, sealed_code = NULL WHERE id = $1`, id, truncate(errText, 1000), now, inc)
+	return err
+}
+
+// Filter selects deliveries for the ops listing.
+type Filter struct {
+	Recipient string
+	Reason    string
+	Status    string
+	Limit     int
+}
+
+// ListDeliveries returns the newest deliveries matching f.
+func ListDeliveries(ctx context.Context, q Queryer, f Filter) ([]Delivery, error) {
+	rows, err := q.Query(ctx, `SELECT `+deliveryColumns+` FROM deliveries
+		WHERE ($1 = '' OR recipient = $1) AND ($2 = '' OR reason = $2) AND ($3 = '' OR status = $3)
+		ORDER BY id DESC LIMIT $4`, notice.NormalizeRecipient(f.Recipient), f.Reason, f.Status, f.Limit)
+	if err != nil {
+		return nil, err
+	}
+	out := []Delivery{}
+	for rows.Next() {
+		d, err := scanDelivery(rows)
+		if err != nil {
+			rows.Close()
+			return nil, err
+		}
+		d.SealedCode = nil
+		out = append(out, d)
+	}
+	return out, rows.Err()
+}
+
+// Offsets returns the reminder offsets of a product, largest first.
+func Offsets(ctx context.Context, tx pgx.Tx, product string) ([]int, error) {
+	rows, err := tx.Query(ctx, `SELECT days_before FROM reminder_offsets WHERE product = $1 ORDER BY days_before DESC`, product)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, pgx.RowTo[int])
+}
+
+// UpsertIssued records what CertificateIssued says of a certificate,
+// keeping facts (revocation, renewal) that may have arrived before it.
+func UpsertIssued(ctx context.Context, tx pgx.Tx, c reminder.Certificate, now time.Time) error {
+	_, err := tx.Exec(ctx, `INSERT INTO certificates
+		(certificate_id, applicant_id, product, email, language, not_after, correlation_id, updated_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+		ON CONFLICT (certificate_id) DO UPDATE SET applicant_id = EXCLUDED.applicant_id, product = EXCLUDED.product,
+			email = EXCLUDED.email, language = EXCLUDED.language, not_after = EXCLUDED.not_after,
+			correlation_id = EXCLUDED.correlation_id, updated_at = EXCLUDED.updated_at`,
+		c.ID, c.ApplicantID, c.Product, c.Email, c.Language, c.NotAfter, c.CorrelationID, now)
+	return err
+}
+
+// MarkRevoked records a revocation (idempotent; the first time is kept).
+func MarkRevoked(ctx context.Context, tx pgx.Tx, certificateID string, at, now time.Time) error {
+	_, err := tx.Exec(ctx, `INSERT INTO certificates (certificate_id, revoked_at, updated_at) VALUES ($1, $2, $3)
+		ON CONFLICT (certificate_id) DO UPDATE SET revoked_at = coalesce(certificates.revoked_at, EXCLUDED.revoked_at),
+			updated_at = EXCLUDED.updated_at`, certificateID, at, now)
+	return err
+}
+
+// MarkRenewed records that a renewal of certificateID was retrieved.
+func MarkRenewed(ctx context.Context, tx pgx.Tx, certificateID, renewalID string, now time.Time) error {
+	_, err := tx.Exec(ctx, `INSERT INTO certificates (certificate_id, renewed_by, updated_at) VALUES ($1, $2, $3)
+		ON CONFLICT (certificate_id) DO UPDATE SET renewed_by = coalesce(certificates.renewed_by, EXCLUDED.renewed_by),
+			updated_at = EXCLUDED.updated_at`, certificateID, renewalID, now)
+	return err
+}
+
+// LockCertificate reads a certificate and locks it until tx ends, so that
+// a reminder decision and a concurrent revocation or renewal serialize.
+func LockCertificate(ctx context.Context, tx pgx.Tx, certificateID string) (reminder.Certificate, error) {
+	var c reminder.Certificate
+	var applicant, product, email, lang, corr, renewed *string
+	var notAfter, revoked *time.Time
+	err := tx.QueryRow(ctx, `SELECT certificate_id, applicant_id, product, email, language, not_after, correlation_id,
+		revoked_at, renewed_by FROM certificates WHERE certificate_id = $1 FOR UPDATE`, certificateID).
+		Scan(&c.ID, &applicant, &product, &email, &lang, &notAfter, &corr, &revoked, &renewed)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return c, ErrNotFound
+	}
+	if err != nil {
+		return c, err
+	}
+	c.ApplicantID, c.Product, c.Email, c.Language = deref(applicant), deref(product), deref(email), deref(lang)
+	c.CorrelationID, c.RenewedBy = deref(corr), deref(renewed)
+	if notAfter != nil {
+		c.NotAfter = *notAfter
+	}
+	if revoked != nil {
+		c.RevokedAt = *revoked
+	}
+	return c, nil
+}
+
+// CertificateProduct is the product of a certificate, "" while unknown.
+func CertificateProduct(ctx context.Context, tx pgx.Tx, certificateID string) (string, error) {
+	var product string
+	err := tx.QueryRow(ctx, `SELECT coalesce(product, '') FROM certificates WHERE certificate_id = $1`, certificateID).Scan(&product)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", nil
+	}
+	return product, err
+}
+
+// ReminderSent reports whether the reminder already went out: a certificate
+// seen again (a republished CertificateIssued) must not get it twice, each
+// RenewalDue making intake replace the applicant's code.
+func ReminderSent(ctx context.Context, tx pgx.Tx, certificateID string, daysBefore int) (bool, error) {
+	var sent bool
+	err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM reminders WHERE certificate_id = $1 AND days_before = $2
+		AND outcome = 'sent')`, certificateID, daysBefore).Scan(&sent)
+	return sent, err
+}
+
+// RecordReminder logs a fired reminder, sent or suppressed with why.
+func RecordReminder(ctx context.Context, tx pgx.Tx, certificateID string, daysBefore int, due, fired time.Time, why string) error {
+	outcome, whyArg := "sent", any(nil)
+	if why != "" {
+		outcome, whyArg = "suppressed", why
+	}
+	_, err := tx.Exec(ctx, `INSERT INTO reminders (certificate_id, days_before, due_at, fired_at, outcome, why)
+		VALUES ($1, $2, $3, $4, $5, $6)
+		ON CONFLICT (certificate_id, days_before) DO UPDATE SET due_at = EXCLUDED.due_at, fired_at = EXCLUDED.fired_at,
+			outcome = EXCLUDED.outcome, why = EXCLUDED.why`,
+		certificateID, daysBefore, due, fired, outcome, whyArg)
+	return err
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n]
+}

@@ -1,0 +1,38 @@
+package notifier
+
+import "github.com/prometheus/client_golang/prometheus"
+
+// metrics of the notifier (OP-3: e-mail failures; PC-10: reminders).
+type metrics struct {
+	sent       *prometheus.CounterVec
+	failures   *prometheus.CounterVec
+	givenUp    *prometheus.CounterVec
+	duplicates *prometheus.CounterVec
+	reminders  *prometheus.CounterVec
+}
+
+func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+	m := &metrics{
+		sent: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "notifier_mail_sent_total", Help: "E-mails accepted by the SMTP server, by reason.",
+		}, []string{"reason"}),
+		failures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "notifier_mail_send_failures_total", Help: "Failed SMTP attempts, by reason.",
+		}, []string{"reason"}),
+		givenUp: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "notifier_mail_given_up_total", Help: "E-mails given up after their last attempt or a permanent error, by reason.",
+		}, []string{"reason"}),
+		duplicates: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "notifier_mail_duplicates_total", Help: "Requests for a message that already exists (same Message-ID), by reason.",
+		}, []string{"reason"}),
+		reminders: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "notifier_renewal_reminders_total", Help: "Renewal reminders fired, by outcome (sent, suppressed) and why suppressed.",
+		}, []string{"outcome", "why"}),
+	}
+	for _, c := range []prometheus.Collector{m.sent, m.failures, m.givenUp, m.duplicates, m.reminders} {
+		if err := reg.Register(c); err != nil {
+			return nil, err
+		}
+	}
+	return m, nil
+}

@@ -1,0 +1,185 @@
+package notifier
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/certlife/platform/pkg/bus"
+	"github.com/certlife/platform/pkg/events"
+	"github.com/certlife/platform/pkg/timer"
+	"github.com/certlife/platform/services/notifier/internal/reminder"
+	"github.com/certlife/platform/services/notifier/internal/store"
+)
+
+// reminderTimer is the payload of a reminder timer.
+type reminderTimer struct {
+	CertificateID string `json:"certificate_id"`
+	DaysBefore    int    `json:"days_before"`
+}
+
+// onCertificateIssued records the certificate and schedules its renewal
+// reminders at the product's offsets before expiry (PC-10, NO-3). The
+// timers are durable: one that came due while the notifier was down fires
+// when it is back, and is checked for relevance then.
+func (s *Service) onCertificateIssued(ctx context.Context, tx pgx.Tx, env events.Envelope) error {
+	p, err := events.Decode[events.CertificateIssued](env)
+	if err != nil {
+		return err
+	}
+	now := s.d.Clock.Now()
+	c := reminder.Certificate{
+		ID: p.CertificateID, ApplicantID: p.ApplicantID, Product: p.Product,
+		Email: p.Recipient.Email, Language: p.Recipient.Language, NotAfter: p.NotAfter, CorrelationID: env.CorrelationID,
+	}
+	if err := store.UpsertIssued(ctx, tx, c, now); err != nil {
+		return err
+	}
+	// A client renewal is issued when it is retrieved (PC-15), so its
+	// issuance also means the previous certificate was renewed.
+	if p.Kind == events.KindRenewal && p.PreviousCertificateID != "" {
+		if err := store.MarkRenewed(ctx, tx, p.PreviousCertificateID, p.CertificateID, now); err != nil {
+			return err
+		}
+	}
+	if p.NotAfter.IsZero() {
+		s.d.Log.Warn("certificate without not_after: no reminders", "certificate", p.CertificateID, "event", env.ID)
+		return nil
+	}
+	offsets, err := store.Offsets(ctx, tx, p.Product)
+	if err != nil {
+		return err
+	}
+	for _, days := range offsets {
+		due := reminder.Due(p.NotAfter, days)
+		if err := timer.Schedule(ctx, tx, timerReminder, reminder.Key(p.CertificateID, days), due,
+			reminderTimer{CertificateID: p.CertificateID, DaysBefore: days}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *Service) onCertificateRevoked(ctx context.Context, tx pgx.Tx, env events.Envelope) error {
+	p, err := events.Decode[events.CertificateRevoked](env)
+	if err != nil {
+		return err
+	}
+	at := p.RevokedAt
+	if at.IsZero() {
+		at = env.OccurredAt
+	}
+	return store.MarkRevoked(ctx, tx, p.CertificateID, at, s.d.Clock.Now())
+}
+
+// onCertificateRetrieved: once a renewal of a certificate is retrieved,
+// its remaining reminders are not sent (PC-10).
+func (s *Service) onCertificateRetrieved(ctx context.Context, tx pgx.Tx, env events.Envelope) error {
+	p, err := events.Decode[events.CertificateRetrieved](env)
+	if err != nil {
+		return err
+	}
+	if p.Kind != events.KindRenewal || p.PreviousCertificateID == "" {
+		return nil
+	}
+	return store.MarkRenewed(ctx, tx, p.PreviousCertificateID, p.CertificateID, s.d.Clock.Now())
+}
+
+// consumerReminders is the durable consumer of the facts a reminder
+// decision depends on.
+const consumerReminders = "notifier-reminders"
+
+// maxBacklogDeferrals bounds how often a reminder waits for the consumer
+// (about four minutes with the timer worker's backoff), so that a busy
+// stream never holds reminders back for long.
+const maxBacklogDeferrals = 8
+
+var errBacklog = errors.New("renewal reminder deferred: the reminder consumer has unhandled events")
+
+// reminderBacklog is how many events the reminder consumer has not
+// handled yet.
+func (s *Service) reminderBacklog(ctx context.Context) (uint64, error) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	cons, err := s.d.JS.Consumer(ctx, events.Stream, consumerReminders)
+	if errors.Is(err, jetstream.ErrConsumerNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	info, err := cons.Info(ctx)
+	if err != nil {
+		return 0, err
+	}
+	return info.NumPending + uint64(info.NumAckPending), nil
+}
+
+// reminderDue fires one reminder: if it is still relevant it emits
+// RenewalDue (intake answers with a fresh code, mailed as the renewal
+// notice); otherwise it records why not.
+func (s *Service) reminderDue(ctx context.Context, tx pgx.Tx, t timer.Timer) error {
+	var rt reminderTimer
+	if err := json.Unmarshal(t.Payload, &rt); err != nil || rt.CertificateID == "" {
+		s.d.Log.Error("reminder timer with a bad payload dropped", "key", t.Key, "err", err)
+		return nil
+	}
+	if t.Attempts < maxBacklogDeferrals {
+		// Events that arrived while the notifier was down (a revocation, a
+		// retrieved renewal) may make this reminder irrelevant: let the
+		// consumer catch up first. The returned error makes the timer
+		// worker try again shortly, with backoff.
+		n, err := s.reminderBacklog(ctx)
+		if err != nil {
+			return fmt.Errorf("%w: %v", errBacklog, err)
+		}
+		if n > 0 {
+			return fmt.Errorf("%w (%d pending)", errBacklog, n)
+		}
+	}
+	now := s.d.Clock.Now()
+	c, err := store.LockCertificate(ctx, tx, rt.CertificateID)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return err
+	}
+	if sent, err := store.ReminderSent(ctx, tx, rt.CertificateID, rt.DaysBefore); err != nil || sent {
+		return err
+	}
+	c.ID = rt.CertificateID
+	offsets, err := store.Offsets(ctx, tx, c.Product)
+	if err != nil {
+		return err
+	}
+	why := reminder.Decide(c, rt.DaysBefore, offsets, now)
+	due := t.DueAt
+	if !c.NotAfter.IsZero() {
+		due = reminder.Due(c.NotAfter, rt.DaysBefore)
+	}
+	if err := store.RecordReminder(ctx, tx, c.ID, rt.DaysBefore, due, now, why); err != nil {
+		return err
+	}
+	if why != "" {
+		s.metrics.reminders.WithLabelValues("suppressed", why).Inc()
+		s.d.Log.Info("renewal reminder suppressed", "certificate", c.ID, "days_before", rt.DaysBefore, "why", why)
+		return nil
+	}
+	env, err := events.New(events.RenewalDue{
+		CertificateID: c.ID, ApplicantID: c.ApplicantID, Product: c.Product,
+		Recipient: events.Recipient{Email: c.Email, Language: c.Language},
+		NotAfter:  c.NotAfter, DaysBefore: rt.DaysBefore,
+	}, now, c.CorrelationID)
+	if err != nil {
+		return fmt.Errorf("RenewalDue %s: %w", c.ID, err)
+	}
+	if err := bus.Emit(ctx, tx, env); err != nil {
+		return err
+	}
+	s.metrics.reminders.WithLabelValues("sent", "").Inc()
+	s.d.Log.Info("renewal reminder due", "certificate", c.ID, "days_before", rt.DaysBefore, "late_by", now.Sub(due).String())
+	return nil
+}
