@@ -1,0 +1,183 @@
+// Package localpg finds a Postgres for the all-in-one runner: the one named
+// by DATABASE_URL, else the local server, else a private cluster it
+// initialises under DATA_DIR when the server binaries are installed.
+package localpg
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// LocalURL is the machine's own server, tried when DATABASE_URL is unset.
+const LocalURL = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
+
+// DBName is the database the platform keeps its schemas in.
+const DBName = "certplatform"
+
+// Cluster is a private cluster this process started; Stop ends it.
+type Cluster struct {
+	cmd *exec.Cmd
+}
+
+// Stop shuts the private cluster down (fast mode).
+func (c *Cluster) Stop() {
+	if c == nil || c.cmd == nil || c.cmd.Process == nil {
+		return
+	}
+	_ = c.cmd.Process.Signal(syscall.SIGINT)
+	done := make(chan struct{})
+	go func() { _ = c.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(15 * time.Second):
+		_ = c.cmd.Process.Kill()
+	}
+}
+
+// Find returns a database URL for the platform, creating the certplatform
+// database when it connects to a server's admin database.
+func Find(ctx context.Context, configured, dataDir string, log *slog.Logger) (string, *Cluster, error) {
+	if configured != "" {
+		return configured, nil, nil
+	}
+	if url, err := ensureDB(ctx, LocalURL); err == nil {
+		log.Info("using the local Postgres server", "url", url)
+		return url, nil, nil
+	}
+	bin, err := serverBinaries()
+	if err != nil {
+		return "", nil, fmt.Errorf("no DATABASE_URL, no Postgres on 127.0.0.1:5432, and %w", err)
+	}
+	cl, url, err := startPrivate(ctx, bin, filepath.Join(dataDir, "pg"), log)
+	if err != nil {
+		return "", nil, err
+	}
+	url, err = ensureDB(ctx, url)
+	if err != nil {
+		cl.Stop()
+		return "", nil, err
+	}
+	return url, cl, nil
+}
+
+// ensureDB connects to adminURL and creates the platform database if
+// needed; it returns the URL of that database.
+func ensureDB(ctx context.Context, adminURL string) (string, error) {
+	cfg, err := pgx.ParseConfig(adminURL)
+	if err != nil {
+		return "", err
+	}
+	cctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	conn, err := pgx.ConnectConfig(cctx, cfg)
+	if err != nil {
+		return "", err
+	}
+	defer conn.Close(ctx)
+	var exists bool
+	if err := conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)`, DBName).Scan(&exists); err != nil {
+		return "", err
+	}
+	if !exists {
+		if _, err := conn.Exec(ctx, "CREATE DATABASE "+DBName); err != nil {
+			return "", err
+		}
+	}
+	if cfg.Host != "" && cfg.Host[0] == '/' {
+		return fmt.Sprintf("host=%s port=%d user=%s dbname=%s sslmode=disable", cfg.Host, cfg.Port, cfg.User, DBName), nil
+	}
+	return fmt.Sprintf("postgres://%s@%s:%d/%s?sslmode=disable", cfg.User, cfg.Host, cfg.Port, DBName), nil
+}
+
+func serverBinaries() (string, error) {
+	dirs, _ := filepath.Glob("/usr/lib/postgresql/*/bin")
+	sort.Sort(sort.Reverse(sort.StringSlice(dirs)))
+	for _, d := range dirs {
+		if _, err := os.Stat(filepath.Join(d, "initdb")); err == nil {
+			return d, nil
+		}
+	}
+	if p, err := exec.LookPath("initdb"); err == nil {
+		return filepath.Dir(p), nil
+	}
+	return "", errors.New("no PostgreSQL server binaries are installed (apt-get install postgresql)")
+}
+
+// startPrivate initialises (once) and starts a cluster listening only on
+// a Unix socket inside dir. Postgres refuses to run as root, so as root it
+// runs as the postgres user.
+func startPrivate(ctx context.Context, bin, dir string, log *slog.Logger) (*Cluster, string, error) {
+	data := filepath.Join(dir, "data")
+	sock, err := filepath.Abs(filepath.Join(dir, "run"))
+	if err != nil {
+		return nil, "", err
+	}
+	cred, uid, gid, err := credential()
+	if err != nil {
+		return nil, "", err
+	}
+	for _, d := range []string{dir, sock} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			return nil, "", err
+		}
+		if cred != nil {
+			_ = os.Chown(d, uid, gid)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(data, "PG_VERSION")); err != nil {
+		log.Info("initialising a private Postgres cluster", "dir", data)
+		initdb := exec.CommandContext(ctx, filepath.Join(bin, "initdb"), "-D", data, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-instructions")
+		initdb.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
+		if out, err := initdb.CombinedOutput(); err != nil {
+			return nil, "", fmt.Errorf("initdb: %v: %s", err, out)
+		}
+	}
+	const port = 5433
+	cmd := exec.Command(filepath.Join(bin, "postgres"), "-D", data, "-k", sock, "-c", "listen_addresses=", "-p", strconv.Itoa(port))
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred, Setpgid: true}
+	logFile, err := os.OpenFile(filepath.Join(dir, "postgres.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
+	if err == nil {
+		cmd.Stdout, cmd.Stderr = logFile, logFile
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, "", fmt.Errorf("start postgres: %w", err)
+	}
+	url := fmt.Sprintf("host=%s port=%d user=postgres dbname=postgres sslmode=disable", sock, port)
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		c, err := pgx.Connect(ctx, url)
+		if err == nil {
+			c.Close(ctx)
+			log.Info("private Postgres cluster running", "socket", sock)
+			return &Cluster{cmd: cmd}, url, nil
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	(&Cluster{cmd: cmd}).Stop()
+	return nil, "", fmt.Errorf("private Postgres did not start; see %s", filepath.Join(dir, "postgres.log"))
+}
+
+func credential() (*syscall.Credential, int, int, error) {
+	if os.Geteuid() != 0 {
+		return nil, 0, 0, nil
+	}
+	u, err := user.Lookup("postgres")
+	if err != nil {
+		return nil, 0, 0, errors.New("running as root needs a postgres user to run the private cluster as")
+	}
+	uid, _ := strconv.Atoi(u.Uid)
+	gid, _ := strconv.Atoi(u.Gid)
+	return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}, uid, gid, nil
+}
