@@ -96,6 +96,11 @@ func (h *Handlers) WindowClosed(ctx context.Context, tx pgx.Tx, env events.Envel
 	}
 	a := w.Application
 	if a.Coupon == "" {
+		if a.Kind == events.KindReissue {
+			// A reissue is paid by the coverage of the certificate it
+			// replaces (PC-11): nothing to charge, but say so.
+			return emit(ctx, tx, env, events.PaymentConfirmed{ApplicationID: a.ID, Method: "coverage", Reference: a.PreviousCertificateID}, h.Clock.Now())
+		}
 		return nil
 	}
 	rec, found, err := lockAndGet(ctx, tx, a.ID)
