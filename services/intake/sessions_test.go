@@ -200,3 +200,25 @@ func (r *rig) assertNotInSchema(t *testing.T, s string) {
 		}
 	}
 }
+
+// relogin opens a new session for email with the latest code the sealed
+// events carry (sessions expire while tests move the clock by days).
+func (r *rig) relogin(t *testing.T, email, _ string) string {
+	t.Helper()
+	var code string
+	for _, e := range r.Events(events.TypeCertificateCodeIssued) {
+		ev, _ := events.Decode[events.CertificateCodeIssued](e)
+		if ev.Recipient.Email == email {
+			code = r.openCode(t, e)
+		}
+	}
+	resp := r.Do("POST", "/v1/sessions", login(email, "an application password", code))
+	if resp.Status != 201 {
+		t.Fatalf("relogin: %d %s", resp.Status, resp.Body)
+	}
+	var s struct {
+		Token string `json:"token"`
+	}
+	resp.JSON(t, &s)
+	return s.Token
+}

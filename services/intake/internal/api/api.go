@@ -6,6 +6,7 @@ package api
 import (
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -30,6 +31,9 @@ func (a *API) Routes(r chi.Router) {
 	r.Get("/v1/applications/{id}", a.get)
 	r.Post("/v1/applications/{id}/cancellation", a.cancel)
 	r.Post("/v1/sessions", a.login)
+	r.Get("/v1/certificates/{id}/prefill", a.prefill)
+	r.Post("/v1/certificates/{id}/renewals", a.renew)
+	r.Post("/v1/certificates/{id}/reissues", a.reissue)
 	r.Group(func(r chi.Router) {
 		r.Use(a.Ops.Require(opsauth.Admin))
 		r.Get("/ops/v1/maintenance-windows", a.listWindows)
@@ -211,4 +215,74 @@ func (a *API) deleteWindow(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// session authenticates the certificate routes: a session only, since
+// they need the certificate code (PC-7).
+func (a *API) session(w http.ResponseWriter, r *http.Request) (applications.Principal, uuid.UUID, bool) {
+	id, ok := pathID(r)
+	if !ok {
+		httpx.WriteProblem(w, r, httpx.NotFound())
+		return applications.Principal{}, id, false
+	}
+	if !strings.HasPrefix(r.Header.Get("Authorization"), "Bearer ") {
+		httpx.WriteProblem(w, r, httpx.Unauthorized("a session token is required (POST /v1/sessions)"))
+		return applications.Principal{}, id, false
+	}
+	who, err := a.Apps.Authenticate(r.Context(), r, id)
+	if err != nil {
+		a.fail(w, r, err)
+		return who, id, false
+	}
+	return who, id, true
+}
+
+func (a *API) prefill(w http.ResponseWriter, r *http.Request) {
+	who, id, ok := a.session(w, r)
+	if !ok {
+		return
+	}
+	p, err := a.Apps.Prefill(r.Context(), id, who)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	httpx.WriteJSON(w, http.StatusOK, p)
+}
+
+func (a *API) renew(w http.ResponseWriter, r *http.Request) {
+	var body form.Renewal
+	if p := httpx.DecodeJSON(w, r, &body, httpx.MaxBody); p != nil {
+		httpx.WriteProblem(w, r, p)
+		return
+	}
+	who, id, ok := a.session(w, r)
+	if !ok {
+		return
+	}
+	acc, err := a.Apps.Renew(r.Context(), id, who, body)
+	a.accepted(w, r, acc, err)
+}
+
+func (a *API) reissue(w http.ResponseWriter, r *http.Request) {
+	var body form.Reissue
+	if p := httpx.DecodeJSON(w, r, &body, httpx.MaxBody); p != nil {
+		httpx.WriteProblem(w, r, p)
+		return
+	}
+	who, id, ok := a.session(w, r)
+	if !ok {
+		return
+	}
+	acc, err := a.Apps.Reissue(r.Context(), id, who, body)
+	a.accepted(w, r, acc, err)
+}
+
+func (a *API) accepted(w http.ResponseWriter, r *http.Request, acc applications.Accepted, err error) {
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	w.Header().Set("Location", "/v1/applications/"+acc.ID.String())
+	httpx.WriteJSON(w, http.StatusAccepted, acc)
 }

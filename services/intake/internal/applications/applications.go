@@ -96,7 +96,7 @@ func (s *Service) Submit(ctx context.Context, v form.Validated) (Accepted, error
 // accept stores a provisional application with its cancel deadline and
 // timer, and emits ApplicationProvisional — one transaction.
 func (s *Service) accept(ctx context.Context, tx pgx.Tx, app *store.Application) error {
-	deadline, reason, err := s.deadline(ctx, tx, app.AcceptedAt)
+	deadline, reason, err := s.deadline(ctx, tx, app.Kind, app.AcceptedAt)
 	if err != nil {
 		return err
 	}
@@ -121,7 +121,11 @@ type closePayload struct {
 
 // deadline is accepted + the cancel window, or the start of a maintenance
 // window that begins before that (PC-5).
-func (s *Service) deadline(ctx context.Context, q store.Q, accepted time.Time) (time.Time, string, error) {
+func (s *Service) deadline(ctx context.Context, q store.Q, kind string, accepted time.Time) (time.Time, string, error) {
+	if kind == events.KindReissue {
+		// Final at once: the timer fires as soon as the transaction commits.
+		return accepted, "immediate", nil
+	}
 	deadline, reason := accepted.Add(s.CancelWindow), "deadline"
 	windows, err := store.Windows(ctx, q, accepted)
 	if err != nil {
@@ -240,6 +244,13 @@ func (s *Service) CloseWindow(ctx context.Context, tx pgx.Tx, t timer.Timer) err
 	app.Status, app.ClosedAt = StatusAccepted, &now
 	if err := store.UpdateApplication(ctx, tx, app); err != nil {
 		return err
+	}
+	if app.Kind != events.KindNew {
+		// The latest e-mail and language of a renewal or reissue become
+		// the applicant's: the next sign-in uses them (seed 003).
+		if err := store.UpdateApplicantContact(ctx, tx, app.ApplicantID, app.Applicant.Email, app.Language); err != nil {
+			return err
+		}
 	}
 	if err := store.AddTimeline(ctx, tx, app.ID, now, events.TypeCancelWindowClosed, nil); err != nil {
 		return err
