@@ -1,0 +1,371 @@
+// Package api is the issuer's HTTP edge: applicant routes under
+// /v1/certificates (session bearer token, resolved by intake over NATS),
+// the operator's revocations, and the public CA certificates and CRLs.
+// Domain errors become RFC 9457 problems here and only here.
+package api
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/google/uuid"
+	"github.com/nats-io/nats.go"
+
+	"github.com/certlife/platform/pkg/events"
+	"github.com/certlife/platform/pkg/httpx"
+	"github.com/certlife/platform/pkg/opsauth"
+	"github.com/certlife/platform/pkg/rpc"
+	"github.com/certlife/platform/services/issuer/internal/ca"
+	"github.com/certlife/platform/services/issuer/internal/issuance"
+	"github.com/certlife/platform/services/issuer/internal/profile"
+	"github.com/certlife/platform/services/issuer/internal/store"
+)
+
+// Handler serves the issuer's routes.
+type Handler struct {
+	Svc *issuance.Service
+	NC  *nats.Conn
+	Ops *opsauth.Tokens
+	Log *slog.Logger
+}
+
+// Body bounds (SE-4).
+const (
+	maxRetrievalBody  = 32 << 10 // room for a CSR (profile.MaxCSR) in JSON
+	maxRevocationBody = 4 << 10
+	minPasswordLen    = 8
+	maxPasswordLen    = 128
+)
+
+// Routes mounts every route as its own path (no sub-router mounts), so
+// that other services can add routes under /v1/certificates beside these
+// in the all-in-one router.
+func (h *Handler) Routes(r chi.Router) {
+	r.Get("/ca/{file}", h.caCertificate)
+	r.Get("/crl/{file}", h.crl)
+	auth := r.With(h.applicant)
+	auth.Get("/v1/certificates", h.list)
+	auth.Post("/v1/certificates/{id}/retrieval", h.startRetrieval)
+	auth.Get("/v1/certificates/{id}/retrieval", h.retrievalProgress)
+	auth.Get("/v1/certificates/{id}/retrieval/pkcs12", h.downloadPKCS12)
+	auth.Get("/v1/certificates/{id}/chain", h.chain)
+	r.With(h.Ops.Require(opsauth.Admin)).Post("/ops/v1/revocations", h.revoke)
+}
+
+type applicantKey struct{}
+
+func applicantID(ctx context.Context) string {
+	id, _ := ctx.Value(applicantKey{}).(string)
+	return id
+}
+
+// applicant resolves the session bearer token through intake (the
+// session's owner). The token is only sent over request/reply, never
+// logged or stored.
+func (h *Handler) applicant(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		tok = strings.TrimSpace(tok)
+		if !ok || tok == "" || len(tok) > 512 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="applicant"`)
+			httpx.WriteProblem(w, r, httpx.Unauthorized("a session bearer token is required"))
+			return
+		}
+		ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
+		defer cancel()
+		resp, err := rpc.Call[events.SessionIntrospectResponse](ctx, h.NC, events.RPCSessionIntrospect,
+			events.SessionIntrospectRequest{Token: tok})
+		if err != nil {
+			h.Log.Warn("session introspection failed", "err", err)
+			p := httpx.NewProblem(http.StatusServiceUnavailable, "unavailable", "Service unavailable",
+				"sessions cannot be checked right now")
+			p.RetryAfter = 5 * time.Second
+			httpx.WriteProblem(w, r, p)
+			return
+		}
+		if !resp.Active || resp.ApplicantID == "" {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="applicant", error="invalid_token"`)
+			httpx.WriteProblem(w, r, httpx.Unauthorized("the session is not active"))
+			return
+		}
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), applicantKey{}, resp.ApplicantID)))
+	})
+}
+
+// writeErr turns a domain error into a problem.
+func (h *Handler) writeErr(w http.ResponseWriter, r *http.Request, err error) {
+	var e *issuance.Error
+	if errors.As(err, &e) {
+		switch e.Kind {
+		case issuance.KindNotFound:
+			p := httpx.NotFound()
+			p.Detail = e.Detail
+			httpx.WriteProblem(w, r, p)
+		case issuance.KindInvalid:
+			httpx.WriteProblem(w, r, httpx.Invalid(httpx.FieldError{Field: e.Field, Message: e.Detail}))
+		case issuance.KindConflict:
+			httpx.WriteProblem(w, r, httpx.Conflict(e.Slug, e.Detail))
+		case issuance.KindGone:
+			httpx.WriteProblem(w, r, httpx.NewProblem(http.StatusGone, e.Slug, "Gone", e.Detail))
+		default:
+			httpx.WriteError(w, r, h.Log, err)
+		}
+		return
+	}
+	httpx.WriteError(w, r, h.Log, err)
+}
+
+// certificateID reads {id}; a malformed one cannot name a certificate.
+func certificateID(r *http.Request) (uuid.UUID, bool) {
+	id, err := uuid.Parse(chi.URLParam(r, "id"))
+	return id, err == nil
+}
+
+func (h *Handler) caCertificate(w http.ResponseWriter, r *http.Request) {
+	name, ok := strings.CutSuffix(chi.URLParam(r, "file"), ".pem")
+	if !ok {
+		httpx.WriteProblem(w, r, httpx.NotFound())
+		return
+	}
+	pem, ok := h.Svc.CA.PEM(name)
+	if !ok {
+		httpx.WriteProblem(w, r, httpx.NotFound())
+		return
+	}
+	w.Header().Set("Content-Type", "application/x-pem-file")
+	w.Header().Set("Cache-Control", "public, max-age=86400")
+	_, _ = w.Write(pem)
+}
+
+func (h *Handler) crl(w http.ResponseWriter, r *http.Request) {
+	name, ok := strings.CutSuffix(chi.URLParam(r, "file"), ".crl")
+	if !ok {
+		httpx.WriteProblem(w, r, httpx.NotFound())
+		return
+	}
+	der, thisUpdate, err := h.Svc.LatestCRL(r.Context(), name)
+	if err != nil {
+		h.writeErr(w, r, err)
+		return
+	}
+	w.Header().Set("Content-Type", "application/pkix-crl")
+	w.Header().Set("Last-Modified", thisUpdate.UTC().Format(http.TimeFormat))
+	w.Header().Set("Cache-Control", "public, max-age=300")
+	_, _ = w.Write(der)
+}
+
+// certificateView is an item of the applicant's certificate list.
+type certificateView struct {
+	ID            string         `json:"id"`
+	ApplicationID string         `json:"application_id"`
+	Product       string         `json:"product"`
+	Kind          string         `json:"kind"`
+	Status        string         `json:"status"`
+	Retrieval     string         `json:"retrieval_status,omitempty"`
+	Serial        string         `json:"serial,omitempty"`
+	NotBefore     *time.Time     `json:"not_before,omitempty"`
+	NotAfter      *time.Time     `json:"not_after,omitempty"`
+	Subject       subjectSummary `json:"subject"`
+}
+
+type subjectSummary struct {
+	CommonName   string `json:"common_name"`
+	Organization string `json:"organization"`
+	Email        string `json:"email"`
+}
+
+func view(c *store.Certificate) certificateView {
+	status := c.Status
+	if c.Revoked() {
+		status = "revoked"
+	}
+	return certificateView{
+		ID: c.ID.String(), ApplicationID: c.ApplicationID, Product: c.Product, Kind: c.Kind, Status: status,
+		Retrieval: c.RetrievalStatus, Serial: c.Serial, NotBefore: c.NotBefore, NotAfter: c.NotAfter,
+		Subject: subjectSummary{CommonName: c.NameEn, Organization: c.OrganizationEn, Email: c.Email},
+	}
+}
+
+func (h *Handler) list(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()["eligible_for"]
+	if len(q) != 1 || (q[0] != store.EligibleRetrieval && q[0] != store.EligibleRenewal && q[0] != store.EligibleReissue) {
+		httpx.WriteProblem(w, r, httpx.Invalid(httpx.FieldError{Field: "eligible_for",
+			Message: "must be one of retrieval, renewal, reissue"}))
+		return
+	}
+	certs, err := h.Svc.List(r.Context(), applicantID(r.Context()), q[0])
+	if err != nil {
+		h.writeErr(w, r, err)
+		return
+	}
+	items := make([]certificateView, 0, len(certs))
+	for _, c := range certs {
+		items = append(items, view(c))
+	}
+	httpx.WriteJSON(w, http.StatusOK, map[string]any{"eligible_for": q[0], "certificates": items})
+}
+
+type retrievalBody struct {
+	AcceptTerms    *bool   `json:"accept_terms"`
+	PKCS12Password *string `json:"pkcs12_password"`
+	CSR            *string `json:"csr"`
+}
+
+// startRetrieval is the applicant's "agree" (PC-13). Every check that
+// needs no database runs first, so bad input stores nothing.
+func (h *Handler) startRetrieval(w http.ResponseWriter, r *http.Request) {
+	id, ok := certificateID(r)
+	if !ok {
+		httpx.WriteProblem(w, r, httpx.NotFound())
+		return
+	}
+	var body retrievalBody
+	if p := httpx.DecodeJSON(w, r, &body, maxRetrievalBody); p != nil {
+		httpx.WriteProblem(w, r, p)
+		return
+	}
+	var errs []httpx.FieldError
+	if body.AcceptTerms == nil || !*body.AcceptTerms {
+		errs = append(errs, httpx.FieldError{Field: "accept_terms", Message: "the terms of use must be accepted (true)"})
+	}
+	req := issuance.Retrieval{}
+	switch {
+	case body.PKCS12Password != nil && body.CSR != nil:
+		errs = append(errs, httpx.FieldError{Field: "csr", Message: "give either pkcs12_password or csr, not both"})
+	case body.PKCS12Password != nil:
+		req.Mode, req.Password = issuance.ModePKCS12, *body.PKCS12Password
+		if msg := checkPassword(req.Password); msg != "" {
+			errs = append(errs, httpx.FieldError{Field: "pkcs12_password", Message: msg})
+		}
+	case body.CSR != nil:
+		req.Mode = issuance.ModeCSR
+		pub, err := profile.ParseCSR(*body.CSR)
+		if err != nil {
+			errs = append(errs, httpx.FieldError{Field: "csr", Message: err.Error()})
+		}
+		req.PublicKey = pub
+	default:
+		errs = append(errs, httpx.FieldError{Field: "pkcs12_password", Message: "one of pkcs12_password or csr is required"})
+	}
+	if len(errs) > 0 {
+		httpx.WriteProblem(w, r, httpx.Invalid(errs...))
+		return
+	}
+	st, err := h.Svc.Retrieve(r.Context(), applicantID(r.Context()), id, req)
+	if err != nil {
+		h.writeErr(w, r, err)
+		return
+	}
+	w.Header().Set("Location", "/v1/certificates/"+id.String()+"/retrieval")
+	httpx.WriteJSON(w, http.StatusAccepted, st)
+}
+
+// checkPassword: the PKCS#12 password the applicant chose protects the
+// private key in transit; it must be long enough and printable.
+func checkPassword(pw string) string {
+	if !utf8.ValidString(pw) {
+		return "must be valid UTF-8"
+	}
+	n := utf8.RuneCountInString(pw)
+	if n < minPasswordLen {
+		return "must have at least 8 characters"
+	}
+	if n > maxPasswordLen {
+		return "must have at most 128 characters"
+	}
+	for _, c := range pw {
+		if unicode.IsControl(c) {
+			return "must not contain control characters"
+		}
+	}
+	return ""
+}
+
+func (h *Handler) retrievalProgress(w http.ResponseWriter, r *http.Request) {
+	id, ok := certificateID(r)
+	if !ok {
+		httpx.WriteProblem(w, r, httpx.NotFound())
+		return
+	}
+	st, err := h.Svc.Progress(r.Context(), applicantID(r.Context()), id)
+	if err != nil {
+		h.writeErr(w, r, err)
+		return
+	}
+	httpx.WriteJSON(w, http.StatusOK, st)
+}
+
+func (h *Handler) downloadPKCS12(w http.ResponseWriter, r *http.Request) {
+	id, ok := certificateID(r)
+	if !ok {
+		httpx.WriteProblem(w, r, httpx.NotFound())
+		return
+	}
+	p12, err := h.Svc.DownloadPKCS12(r.Context(), applicantID(r.Context()), id)
+	if err != nil {
+		h.writeErr(w, r, err)
+		return
+	}
+	w.Header().Set("Content-Type", "application/x-pkcs12")
+	w.Header().Set("Content-Disposition", `attachment; filename="certificate.p12"`)
+	w.Header().Set("Cache-Control", "no-store")
+	_, _ = w.Write(p12)
+}
+
+func (h *Handler) chain(w http.ResponseWriter, r *http.Request) {
+	id, ok := certificateID(r)
+	if !ok {
+		httpx.WriteProblem(w, r, httpx.NotFound())
+		return
+	}
+	pem, err := h.Svc.Chain(r.Context(), applicantID(r.Context()), id)
+	if err != nil {
+		h.writeErr(w, r, err)
+		return
+	}
+	w.Header().Set("Content-Type", "application/x-pem-file")
+	_, _ = w.Write(pem)
+}
+
+type revocationBody struct {
+	Serial *string `json:"serial"`
+	Reason *string `json:"reason"`
+}
+
+// revoke is the operator's revocation (IS-6, OP-2).
+func (h *Handler) revoke(w http.ResponseWriter, r *http.Request) {
+	var body revocationBody
+	if p := httpx.DecodeJSON(w, r, &body, maxRevocationBody); p != nil {
+		httpx.WriteProblem(w, r, p)
+		return
+	}
+	var errs []httpx.FieldError
+	if body.Serial == nil || strings.TrimSpace(*body.Serial) == "" {
+		errs = append(errs, httpx.FieldError{Field: "serial", Message: "is required"})
+	} else if _, err := ca.ParseSerialHex(strings.TrimSpace(*body.Serial)); err != nil {
+		errs = append(errs, httpx.FieldError{Field: "serial", Message: err.Error()})
+	}
+	if body.Reason == nil {
+		errs = append(errs, httpx.FieldError{Field: "reason", Message: "is required"})
+	} else if _, ok := profile.ReasonCode(*body.Reason); !ok {
+		errs = append(errs, httpx.FieldError{Field: "reason",
+			Message: "must be one of " + strings.Join(profile.Reasons(), ", ")})
+	}
+	if len(errs) > 0 {
+		httpx.WriteProblem(w, r, httpx.Invalid(errs...))
+		return
+	}
+	out, err := h.Svc.Revoke(r.Context(), strings.TrimSpace(*body.Serial), *body.Reason, opsauth.Actor(r.Context()))
+	if err != nil {
+		h.writeErr(w, r, err)
+		return
+	}
+	httpx.WriteJSON(w, http.StatusOK, out)
+}

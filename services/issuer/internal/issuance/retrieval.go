@@ -1,0 +1,343 @@
+package issuance
+
+import (
+	"context"
+	"crypto"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"errors"
+	"log/slog"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"software.sslmate.com/src/go-pkcs12"
+
+	"github.com/certlife/platform/pkg/db"
+	"github.com/certlife/platform/pkg/events"
+	"github.com/certlife/platform/pkg/timer"
+	"github.com/certlife/platform/services/issuer/internal/ca"
+	"github.com/certlife/platform/services/issuer/internal/profile"
+	"github.com/certlife/platform/services/issuer/internal/store"
+)
+
+// Retrieval modes (PC-13).
+const (
+	ModePKCS12 = "pkcs12"
+	ModeCSR    = "csr"
+)
+
+// Retrieval is the applicant's validated request. The password lives only
+// in memory for the time it takes to encrypt the PKCS#12 file.
+type Retrieval struct {
+	Mode      string
+	Password  string           // ModePKCS12
+	PublicKey crypto.PublicKey // ModeCSR, already checked by profile.ParseCSR
+}
+
+// LogValue keeps the password out of any log line.
+func (r Retrieval) LogValue() slog.Value { return slog.StringValue("retrieval(" + r.Mode + ")") }
+
+// State is a retrieval's progress.
+type State struct {
+	CertificateID string `json:"certificate_id"`
+	Status        string `json:"status"`
+	Mode          string `json:"mode"`
+	Failure       string `json:"failure,omitempty"`
+}
+
+func stateOf(c *store.Certificate) State {
+	st := State{CertificateID: c.ID.String(), Status: c.RetrievalStatus, Mode: c.RetrievalMode}
+	if c.RetrievalStatus == store.RetrievalFailed {
+		st.Failure = c.RetrievalFailure
+	}
+	return st
+}
+
+// Retrieve serves the applicant's "agree" (PC-13): it makes the key (or
+// takes the CSR's), signs the certificate and, for PKCS#12, keeps the
+// password-encrypted file for one download. It runs synchronously: the
+// returned state is already ready (pkcs12), delivered (csr) or failed.
+//
+// Idempotent: the certificate row stays locked from the first read to the
+// commit, so a second press — even a concurrent one — waits and then
+// finds the first retrieval and returns it; it never issues twice.
+func (s *Service) Retrieve(ctx context.Context, applicantID string, id uuid.UUID, req Retrieval) (State, error) {
+	release, err := s.acquireSlot(ctx)
+	if err != nil {
+		return State{}, err
+	}
+	defer release()
+	var st State
+	err = db.InTx(ctx, s.Pool, func(tx pgx.Tx) error {
+		c, err := store.LockOwned(ctx, tx, id, applicantID)
+		if errors.Is(err, store.ErrNotFound) {
+			return notFound()
+		}
+		if err != nil {
+			return err
+		}
+		if c.RetrievalMode != "" {
+			if c.RetrievalMode != req.Mode {
+				return conflict("retrieval-mode", "this certificate is already being retrieved as "+c.RetrievalMode)
+			}
+			st = stateOf(c)
+			return nil
+		}
+		if c.Status != store.StatusReady {
+			return conflict("not-retrievable", "this certificate is not waiting for retrieval")
+		}
+		var prev *store.Certificate
+		if c.PreviousCertificateID != nil {
+			if prev, err = store.Lock(ctx, tx, *c.PreviousCertificateID); err != nil {
+				return err
+			}
+		}
+		now := s.Clock.Now()
+		var prevNotAfter time.Time
+		if prev != nil && prev.NotAfter != nil {
+			prevNotAfter = *prev.NotAfter
+		}
+		notBefore, notAfter, err := profile.Validity(c.Kind, now, prevNotAfter, s.Term)
+		if err != nil {
+			return conflict("validity", err.Error())
+		}
+		pub, key, err := s.subscriberKey(c, prev, req)
+		if err != nil {
+			return err
+		}
+		if err := store.StartRetrieval(ctx, tx, c.ID, req.Mode, now); err != nil {
+			return err
+		}
+		st, err = s.issue(ctx, tx, c, prev, req, pub, key, notBefore, notAfter)
+		return err
+	})
+	return st, err
+}
+
+// subscriberKey is the key the certificate certifies: a new RSA key for
+// PKCS#12 delivery, or the CSR's key after the checks that need the
+// database (not a CA key; not the key a key-compromise reissue replaces).
+func (s *Service) subscriberKey(c, prev *store.Certificate, req Retrieval) (crypto.PublicKey, crypto.Signer, error) {
+	switch req.Mode {
+	case ModePKCS12:
+		key, err := rsa.GenerateKey(rand.Reader, GeneratedKeyBits)
+		if err != nil {
+			return nil, nil, err
+		}
+		return key.Public(), key, nil
+	case ModeCSR:
+		if s.CA.IsCAKey(req.PublicKey) {
+			return nil, nil, invalid("csr", "this key belongs to the CA")
+		}
+		if prev != nil && c.Kind == events.KindReissue && c.ReissueReason == ReissueKeyCompromise && prev.DER != nil {
+			if old, err := x509.ParseCertificate(prev.DER); err == nil {
+				if k, ok := old.PublicKey.(interface{ Equal(crypto.PublicKey) bool }); ok && k.Equal(req.PublicKey) {
+					return nil, nil, invalid("csr", "this key was reported compromised; make a new key")
+				}
+			}
+		}
+		return req.PublicKey, nil, nil
+	default:
+		return nil, nil, invalid("mode", "unknown retrieval mode")
+	}
+}
+
+// issue records the serial, lints and signs, and stores the result with
+// its events. A lint failure is recorded (the retrieval fails) rather
+// than rolled back.
+func (s *Service) issue(ctx context.Context, tx pgx.Tx, c, prev *store.Certificate, req Retrieval,
+	pub crypto.PublicKey, key crypto.Signer, notBefore, notAfter time.Time) (State, error) {
+	now := s.Clock.Now()
+	serial, err := ca.NewSerial()
+	if err != nil {
+		return State{}, err
+	}
+	serialHex := ca.SerialHex(serial)
+	// IS-2: committed in its own transaction before anything is signed, so
+	// the serial is on record even if this transaction never commits.
+	if err := store.RecordSerial(ctx, s.Pool, serialHex, c.ID, now); err != nil {
+		return State{}, err
+	}
+	subject := profile.Subject{NameEn: c.NameEn, OrganizationEn: c.OrganizationEn, Email: c.Email}
+	der, err := s.CA.Sign(profile.Template(subject, serial, notBefore, notAfter, pub, s.URLs), pub)
+	var lintErr *ca.LintError
+	if errors.As(err, &lintErr) {
+		s.Metrics.LintFailures.Inc()
+		s.Log.Error("issuance stopped by lint (IS-3)", "certificate_id", c.ID, "serial", serialHex, "findings", lintErr.Findings)
+		if err := store.FailRetrieval(ctx, tx, c.ID, lintErr.Error(), true); err != nil {
+			return State{}, err
+		}
+		return State{CertificateID: c.ID.String(), Status: store.RetrievalFailed, Mode: req.Mode, Failure: lintErr.Error()}, nil
+	}
+	if err != nil {
+		return State{}, err
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		return State{}, err
+	}
+	status := store.RetrievalDelivered
+	if req.Mode == ModePKCS12 {
+		status = store.RetrievalReady
+		if err := s.keepPKCS12(ctx, tx, c.ID, key, cert, req.Password, now); err != nil {
+			return State{}, err
+		}
+	}
+	if err := store.Issued(ctx, tx, c.ID, serialHex, ca.IssuingName, cert.NotBefore, cert.NotAfter, der, now, status); err != nil {
+		return State{}, err
+	}
+	prevID := ""
+	if c.PreviousCertificateID != nil {
+		prevID = c.PreviousCertificateID.String()
+	}
+	if err := s.emit(ctx, tx, events.CertificateIssued{
+		CertificateID: c.ID.String(), ApplicationID: c.ApplicationID, ApplicantID: c.ApplicantID,
+		Product: c.Product, Kind: c.Kind, PreviousCertificateID: prevID, Recipient: recipient(c.Email, c.Language),
+		Serial: serialHex, Issuer: ca.IssuingName, NotBefore: cert.NotBefore, NotAfter: cert.NotAfter,
+	}, c.CorrelationID); err != nil {
+		return State{}, err
+	}
+	if req.Mode == ModeCSR {
+		if err := s.emit(ctx, tx, events.CertificateRetrieved{
+			CertificateID: c.ID.String(), ApplicationID: c.ApplicationID, Kind: c.Kind,
+			PreviousCertificateID: prevID, Serial: serialHex, Mode: ModeCSR, RetrievedAt: now,
+		}, c.CorrelationID); err != nil {
+			return State{}, err
+		}
+	}
+	// PC-12: the replacement is issued, so the certificate it replaces is
+	// revoked as superseded in this same transaction — unless it already
+	// is (a key-compromise reissue revoked it on acceptance).
+	if c.Kind == events.KindReissue && prev != nil && prev.Status == store.StatusIssued && !prev.Revoked() {
+		if _, _, err := s.revoke(ctx, tx, prev, profile.ReasonSuperseded, "system:reissue", c.CorrelationID); err != nil {
+			return State{}, err
+		}
+	}
+	s.Metrics.Issued.WithLabelValues(req.Mode).Inc()
+	s.Log.Info("certificate issued", "certificate_id", c.ID, "serial", serialHex, "kind", c.Kind, "mode", req.Mode,
+		"not_before", cert.NotBefore, "not_after", cert.NotAfter)
+	return State{CertificateID: c.ID.String(), Status: status, Mode: req.Mode}, nil
+}
+
+// keepPKCS12 builds the PKCS#12 file (IS-8: Modern2023, AES-256-CBC with
+// PBKDF2-HMAC-SHA256 and an HMAC-SHA256 MAC — never the package-level
+// Encode, which is RC2), seals it with the data key, and schedules its
+// deletion if nobody downloads it within 24 hours (PC-14).
+func (s *Service) keepPKCS12(ctx context.Context, tx pgx.Tx, id uuid.UUID, key crypto.Signer, cert *x509.Certificate,
+	password string, now time.Time) error {
+	p12, err := pkcs12.Modern2023.Encode(key, cert, []*x509.Certificate{s.CA.Issuing}, password)
+	if err != nil {
+		return err
+	}
+	sealed, err := s.CA.Sealer().Seal(p12, id[:])
+	if err != nil {
+		return err
+	}
+	expires := now.Add(PKCS12Lifetime)
+	if err := store.PutPKCS12(ctx, tx, id, sealed, now, expires); err != nil {
+		return err
+	}
+	return timer.Schedule(ctx, tx, TimerPKCS12Purge, id.String(), expires, nil)
+}
+
+// Progress is the state of a certificate's retrieval.
+func (s *Service) Progress(ctx context.Context, applicantID string, id uuid.UUID) (State, error) {
+	c, err := store.GetOwned(ctx, s.Pool, id, applicantID)
+	if errors.Is(err, store.ErrNotFound) {
+		return State{}, notFound()
+	}
+	if err != nil {
+		return State{}, err
+	}
+	if c.RetrievalMode == "" {
+		return State{}, &Error{Kind: KindNotFound, Detail: "no retrieval has been requested for this certificate"}
+	}
+	return stateOf(c), nil
+}
+
+// DownloadPKCS12 hands out the PKCS#12 file once (PC-14): it is deleted
+// in the same transaction that marks the retrieval delivered, and the
+// bytes are returned only after that commits. A second download is gone.
+func (s *Service) DownloadPKCS12(ctx context.Context, applicantID string, id uuid.UUID) ([]byte, error) {
+	var p12 []byte
+	err := db.InTx(ctx, s.Pool, func(tx pgx.Tx) error {
+		c, err := store.LockOwned(ctx, tx, id, applicantID)
+		if errors.Is(err, store.ErrNotFound) {
+			return notFound()
+		}
+		if err != nil {
+			return err
+		}
+		if c.RetrievalMode != ModePKCS12 {
+			return conflict("no-pkcs12", "this certificate has no PKCS#12 file; request a retrieval with pkcs12_password first")
+		}
+		sealed, err := store.TakePKCS12(ctx, tx, id)
+		if errors.Is(err, store.ErrNotFound) {
+			return &Error{Kind: KindGone, Slug: "pkcs12-gone",
+				Detail: "the PKCS#12 file was already downloaded or has expired; a lost file means a reissue"}
+		}
+		if err != nil {
+			return err
+		}
+		if p12, err = s.CA.Sealer().Open(sealed, id[:]); err != nil {
+			return err
+		}
+		now := s.Clock.Now()
+		if err := store.Delivered(ctx, tx, id, now); err != nil {
+			return err
+		}
+		if err := timer.Cancel(ctx, tx, TimerPKCS12Purge, id.String()); err != nil {
+			return err
+		}
+		prevID := ""
+		if c.PreviousCertificateID != nil {
+			prevID = c.PreviousCertificateID.String()
+		}
+		return s.emit(ctx, tx, events.CertificateRetrieved{
+			CertificateID: c.ID.String(), ApplicationID: c.ApplicationID, Kind: c.Kind,
+			PreviousCertificateID: prevID, Serial: c.Serial, Mode: ModePKCS12, RetrievedAt: now,
+		}, c.CorrelationID)
+	})
+	return p12, err
+}
+
+// OnPKCS12Purge deletes a PKCS#12 file nobody downloaded within 24 hours:
+// the platform keeps no copy of a subscriber key (PC-14). The certificate
+// stays issued; a lost file means a reissue.
+func (s *Service) OnPKCS12Purge(ctx context.Context, tx pgx.Tx, t timer.Timer) error {
+	id, err := uuid.Parse(t.Key)
+	if err != nil {
+		return nil // not ours to retry
+	}
+	dropped, err := store.DropPKCS12(ctx, tx, id)
+	if err != nil || !dropped {
+		return err
+	}
+	s.Metrics.Purged.Inc()
+	s.Log.Info("undownloaded PKCS#12 file deleted", "certificate_id", id)
+	return store.FailRetrieval(ctx, tx, id, "download_expired", false)
+}
+
+// Chain is the PEM of an issued certificate followed by its issuing CA (IS-1).
+func (s *Service) Chain(ctx context.Context, applicantID string, id uuid.UUID) ([]byte, error) {
+	c, err := store.GetOwned(ctx, s.Pool, id, applicantID)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, notFound()
+	}
+	if err != nil {
+		return nil, err
+	}
+	if c.Status != store.StatusIssued {
+		return nil, conflict("not-issued", "this certificate has not been issued yet")
+	}
+	out := pemCertificate(c.DER)
+	ica, _ := s.CA.PEM(ca.IssuingName)
+	return append(out, ica...), nil
+}
+
+// List is an applicant's certificates eligible for a step.
+func (s *Service) List(ctx context.Context, applicantID, eligibility string) ([]*store.Certificate, error) {
+	return store.ListEligible(ctx, s.Pool, applicantID, eligibility, s.Clock.Now())
+}
