@@ -23,6 +23,7 @@ import (
 	"github.com/certlife/platform/pkg/bus"
 	"github.com/certlife/platform/pkg/clock"
 	"github.com/certlife/platform/pkg/db"
+	"github.com/certlife/platform/pkg/httpx"
 	"github.com/certlife/platform/pkg/opsauth"
 	"github.com/certlife/platform/pkg/timer"
 )
@@ -159,7 +160,7 @@ func HealthRoutes(r chi.Router, units ...*Unit) {
 	r.Get("/readyz", func(w http.ResponseWriter, r *http.Request) {
 		for _, u := range units {
 			if err := u.Ready(r.Context()); err != nil {
-				http.Error(w, err.Error(), http.StatusServiceUnavailable)
+				httpx.WriteProblem(w, r, httpx.NewProblem(http.StatusServiceUnavailable, "not-ready", "Not ready", err.Error()))
 				return
 			}
 		}

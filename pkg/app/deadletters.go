@@ -40,6 +40,10 @@ func DeadLetterRoutes(r chi.Router, js jetstream.JetStream, ops *opsauth.Tokens,
 			httpx.WriteProblem(w, r, httpx.NotFound())
 			return
 		}
+		if errors.Is(err, bus.ErrOriginalGone) {
+			httpx.WriteProblem(w, r, httpx.Conflict("original-gone", err.Error()))
+			return
+		}
 		if err != nil {
 			httpx.WriteError(w, r, log, err)
 			return

@@ -22,6 +22,7 @@ import (
 	"github.com/certlife/platform/pkg/bus"
 	"github.com/certlife/platform/pkg/clock"
 	"github.com/certlife/platform/pkg/httpx"
+	"github.com/certlife/platform/pkg/openapi"
 	"github.com/certlife/platform/pkg/opsauth"
 )
 
@@ -48,6 +49,7 @@ func NewRouter(log *slog.Logger, reg *prometheus.Registry, units ...*Unit) chi.R
 	r.MethodNotAllowed(httpx.MethodNotAllowedHandler)
 	HealthRoutes(r, units...)
 	r.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	r.Method(http.MethodGet, "/v1/openapi.json", openapi.Handler())
 	for _, u := range units {
 		u.Service.Routes(r)
 	}

@@ -45,6 +45,9 @@ func ListDeadLetters(ctx context.Context, js jetstream.JetStream, limit int) ([]
 		return nil, err
 	}
 	var out []DeadLetter
+	if info.State.Msgs == 0 {
+		return out, nil
+	}
 	for seq := info.State.FirstSeq; seq <= info.State.LastSeq && len(out) < limit; seq++ {
 		raw, err := stream.GetMsg(ctx, seq)
 		if errors.Is(err, jetstream.ErrMsgNotFound) {
@@ -96,6 +99,10 @@ func getEvent(ctx context.Context, js jetstream.JetStream, seq uint64) (*jetstre
 // ErrNoDeadLetter: no dead letter with that ID.
 var ErrNoDeadLetter = errors.New("no such dead letter")
 
+// ErrOriginalGone: the dead letter is an advisory whose event has aged
+// out of the event stream; there is nothing left to replay.
+var ErrOriginalGone = errors.New("the original event is no longer in the stream")
+
 // ReplayDeadLetter publishes the dead letter's event again on its original
 // subject and removes it from the dead-letter stream. Consumers that had
 // already handled the event skip it through their inbox; the one that
@@ -117,7 +124,7 @@ func ReplayDeadLetter(ctx context.Context, js jetstream.JetStream, seq uint64) e
 		return err
 	}
 	if dl.Subject == "" || len(dl.Event) == 0 {
-		return fmt.Errorf("dead letter %d: original event no longer in the stream", seq)
+		return fmt.Errorf("dead letter %d: %w", seq, ErrOriginalGone)
 	}
 	msg := nats.NewMsg(dl.Subject)
 	msg.Data = dl.Event

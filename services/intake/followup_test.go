@@ -153,6 +153,9 @@ func TestReissueEligibilityAndImmediateAcceptance_PC11_PC12(t *testing.T) {
 	}
 	var a accepted
 	resp.JSON(t, &a)
+	if a.Status != "accepted" || !a.CancelDeadline.Equal(r.Clock.Now().Truncate(time.Microsecond)) && a.CancelDeadline.After(r.Clock.Now()) {
+		t.Fatalf("a reissue is final at once: %+v", a)
+	}
 	ev, _ := events.Decode[events.ApplicationProvisional](r.WaitEvent(events.TypeApplicationProvisional, a.ID, 10*time.Second))
 	if ev.Application.Kind != "reissue" || ev.Application.ReissueReason != "key_compromise" || ev.Application.Coupon != "" {
 		t.Fatalf("reissue event %+v", ev.Application)

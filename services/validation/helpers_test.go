@@ -107,9 +107,11 @@ func list(t *testing.T, p *testenv.Platform, status string) []api.Review {
 	if r.Status != 200 {
 		t.Fatalf("list %s: %d %s", status, r.Status, r.Body)
 	}
-	var out []api.Review
+	var out struct {
+		Reviews []api.Review `json:"reviews"`
+	}
 	r.JSON(t, &out)
-	return out
+	return out.Reviews
 }
 
 // pendingReview waits for the application's review to be in the queue.

@@ -27,6 +27,7 @@ func clockHandler(c *clock.Offset, units []*app.Unit, log *slog.Logger) http.Han
 			return
 		}
 		var err error
+		field := "advance"
 		switch {
 		case body.Advance != nil && body.Set == nil:
 			d, perr := time.ParseDuration(*body.Advance)
@@ -36,13 +37,14 @@ func clockHandler(c *clock.Offset, units []*app.Unit, log *slog.Logger) http.Han
 			}
 			err = c.Advance(d)
 		case body.Set != nil && body.Advance == nil:
+			field = "set"
 			err = c.Set(*body.Set)
 		default:
 			httpx.WriteProblem(w, r, httpx.Invalid(httpx.FieldError{Field: "advance", Message: "give exactly one of advance or set"}))
 			return
 		}
 		if err != nil {
-			httpx.WriteProblem(w, r, httpx.Invalid(httpx.FieldError{Field: "set", Message: err.Error()}))
+			httpx.WriteProblem(w, r, httpx.Invalid(httpx.FieldError{Field: field, Message: err.Error()}))
 			return
 		}
 		for _, u := range units {

@@ -4,6 +4,7 @@
 package api
 
 import (
+	"errors"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -43,6 +44,10 @@ func (a *API) Routes(r chi.Router) {
 }
 
 func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
+	var p *httpx.Problem
+	if errors.As(err, &p) && p.Status == http.StatusUnauthorized {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="certlife", Basic realm="certlife"`)
+	}
 	httpx.WriteError(w, r, a.Log, err)
 }
 
@@ -96,6 +101,11 @@ func (a *API) cancel(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteProblem(w, r, httpx.NotFound())
 		return
 	}
+	who, err := a.Apps.Authenticate(r.Context(), r, id)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
 	// An optional empty JSON body is accepted; anything else is refused.
 	if r.ContentLength != 0 {
 		var body struct{}
@@ -103,11 +113,6 @@ func (a *API) cancel(w http.ResponseWriter, r *http.Request) {
 			httpx.WriteProblem(w, r, p)
 			return
 		}
-	}
-	who, err := a.Apps.Authenticate(r.Context(), r, id)
-	if err != nil {
-		a.fail(w, r, err)
-		return
 	}
 	if err := a.Apps.Cancel(r.Context(), id, who); err != nil {
 		a.fail(w, r, err)
@@ -226,7 +231,7 @@ func (a *API) session(w http.ResponseWriter, r *http.Request) (applications.Prin
 		return applications.Principal{}, id, false
 	}
 	if !strings.HasPrefix(r.Header.Get("Authorization"), "Bearer ") {
-		httpx.WriteProblem(w, r, httpx.Unauthorized("a session token is required (POST /v1/sessions)"))
+		a.fail(w, r, httpx.Unauthorized("a session token is required (POST /v1/sessions)"))
 		return applications.Principal{}, id, false
 	}
 	who, err := a.Apps.Authenticate(r.Context(), r, id)
@@ -251,13 +256,13 @@ func (a *API) prefill(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *API) renew(w http.ResponseWriter, r *http.Request) {
+	who, id, ok := a.session(w, r)
+	if !ok {
+		return
+	}
 	var body form.Renewal
 	if p := httpx.DecodeJSON(w, r, &body, httpx.MaxBody); p != nil {
 		httpx.WriteProblem(w, r, p)
-		return
-	}
-	who, id, ok := a.session(w, r)
-	if !ok {
 		return
 	}
 	acc, err := a.Apps.Renew(r.Context(), id, who, body)
@@ -265,13 +270,13 @@ func (a *API) renew(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *API) reissue(w http.ResponseWriter, r *http.Request) {
+	who, id, ok := a.session(w, r)
+	if !ok {
+		return
+	}
 	var body form.Reissue
 	if p := httpx.DecodeJSON(w, r, &body, httpx.MaxBody); p != nil {
 		httpx.WriteProblem(w, r, p)
-		return
-	}
-	who, id, ok := a.session(w, r)
-	if !ok {
 		return
 	}
 	acc, err := a.Apps.Reissue(r.Context(), id, who, body)

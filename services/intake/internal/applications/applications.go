@@ -107,12 +107,16 @@ func (s *Service) accept(ctx context.Context, tx pgx.Tx, app *store.Application)
 	if err := store.AddTimeline(ctx, tx, app.ID, app.AcceptedAt, events.TypeApplicationProvisional, nil); err != nil {
 		return err
 	}
-	if err := timer.Schedule(ctx, tx, TimerCancelWindow, app.ID.String(), deadline, closePayload{Reason: reason}); err != nil {
+	if err := s.emit(ctx, tx, events.ApplicationProvisional{
+		Application: app.Event(), AcceptedAt: app.AcceptedAt, CancelDeadline: deadline,
+	}, app.ID.String()); err != nil {
 		return err
 	}
-	return s.emit(ctx, tx, events.ApplicationProvisional{
-		Application: app.Event(), AcceptedAt: app.AcceptedAt, CancelDeadline: deadline,
-	}, app.ID.String())
+	if !deadline.After(app.AcceptedAt) {
+		// No window (a reissue): final in the same transaction.
+		return s.finalize(ctx, tx, app, reason)
+	}
+	return timer.Schedule(ctx, tx, TimerCancelWindow, app.ID.String(), deadline, closePayload{Reason: reason})
 }
 
 type closePayload struct {
@@ -240,9 +244,15 @@ func (s *Service) CloseWindow(ctx context.Context, tx pgx.Tx, t timer.Timer) err
 	if p.Reason == "" {
 		p.Reason = "deadline"
 	}
+	return s.finalize(ctx, tx, &app, p.Reason)
+}
+
+// finalize is final acceptance (本受付): the application can no longer be
+// cancelled or changed, and CancelWindowClosed carries it on.
+func (s *Service) finalize(ctx context.Context, tx pgx.Tx, app *store.Application, reason string) error {
 	now := s.Clock.Now()
 	app.Status, app.ClosedAt = StatusAccepted, &now
-	if err := store.UpdateApplication(ctx, tx, app); err != nil {
+	if err := store.UpdateApplication(ctx, tx, *app); err != nil {
 		return err
 	}
 	if app.Kind != events.KindNew {
@@ -255,7 +265,7 @@ func (s *Service) CloseWindow(ctx context.Context, tx pgx.Tx, t timer.Timer) err
 	if err := store.AddTimeline(ctx, tx, app.ID, now, events.TypeCancelWindowClosed, nil); err != nil {
 		return err
 	}
-	return s.emit(ctx, tx, events.CancelWindowClosed{Application: app.Event(), ClosedAt: now, Reason: p.Reason}, app.ID.String())
+	return s.emit(ctx, tx, events.CancelWindowClosed{Application: app.Event(), ClosedAt: now, Reason: reason}, app.ID.String())
 }
 
 // View is an application as its applicant sees it (SPEC §5).

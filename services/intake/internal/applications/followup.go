@@ -3,7 +3,6 @@ package applications
 import (
 	"context"
 	"errors"
-	"net/http"
 	"time"
 
 	"github.com/google/uuid"
@@ -77,7 +76,7 @@ func (s *Service) Prefill(ctx context.Context, id uuid.UUID, who Principal) (Pre
 }
 
 func notEligible(detail string) *httpx.Problem {
-	return httpx.NewProblem(http.StatusConflict, "not-eligible", "Not eligible", detail)
+	return httpx.Conflict("not-eligible", detail)
 }
 
 // Renew accepts a renewal application: a new coupon, the previous data

@@ -121,7 +121,8 @@ func (a *API) list(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteError(w, r, a.Log, err)
 		return
 	}
-	httpx.WriteJSON(w, http.StatusOK, out)
+	// Lists are wrapped in an object, like every list of the API.
+	httpx.WriteJSON(w, http.StatusOK, map[string]any{"reviews": out})
 }
 
 // get handles GET /ops/v1/reviews/{id}.

@@ -1,0 +1,75 @@
+package main
+
+import (
+	"context"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/certlife/platform/pkg/events"
+	"github.com/certlife/platform/pkg/testenv"
+)
+
+// EV-3, OP-2: operators see dead letters with their error through the ops
+// API and can replay them; bad requests are problems, never a 500.
+func TestDeadLettersOpsAPI_EV3_OP2(t *testing.T) {
+	e := startE2E(t, nil, nil)
+	if r := e.do("GET", "/ops/v1/dead-letters", nil); r.status != 401 {
+		t.Fatalf("without a token: %d", r.status)
+	}
+	var list struct {
+		DeadLetters []struct {
+			ID       uint64 `json:"id"`
+			Consumer string `json:"consumer"`
+			Error    string `json:"error"`
+		} `json:"dead_letters"`
+	}
+	r := e.ops("GET", "/ops/v1/dead-letters", nil)
+	r.decode(t, &list)
+	if r.status != 200 || list.DeadLetters == nil || len(list.DeadLetters) != 0 {
+		t.Fatalf("empty list: %d %s", r.status, r.body)
+	}
+	// An event of a version newer than the platform knows (EV-1).
+	env, _ := events.New(events.PaymentConfirmed{ApplicationID: "app-x", Method: "coupon"}, time.Now(), "")
+	env.Version = 9
+	raw, _ := env.Marshal()
+	nc, err := nats.Connect(e.p.NATSURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	if _, err := js.Publish(context.Background(), events.Subject(env.Type), raw); err != nil {
+		t.Fatal(err)
+	}
+	// intake and validation both consume PaymentConfirmed.
+	testenv.Eventually(t, 20*time.Second, "two dead letters", func() bool {
+		r := e.ops("GET", "/ops/v1/dead-letters", nil)
+		r.decode(t, &list)
+		return len(list.DeadLetters) == 2
+	})
+	for _, dl := range list.DeadLetters {
+		if dl.Error == "" || dl.Consumer == "" {
+			t.Fatalf("dead letter without its error or consumer: %+v", dl)
+		}
+	}
+	if r := e.ops("POST", "/ops/v1/dead-letters/999999/replay", nil); r.status != 404 {
+		t.Fatalf("unknown dead letter: %d", r.status)
+	}
+	if r := e.ops("POST", "/ops/v1/dead-letters/not-a-number/replay", nil); r.status != 404 {
+		t.Fatalf("bad id: %d", r.status)
+	}
+	if r := e.ops("POST", "/ops/v1/dead-letters/"+strconv.FormatUint(list.DeadLetters[0].ID, 10)+"/replay", nil); r.status != 200 {
+		t.Fatalf("replay: %d %s", r.status, r.body)
+	}
+	// Still unknown to this version: dead-lettered again, never lost.
+	testenv.Eventually(t, 20*time.Second, "the replayed event dead-lettered again", func() bool {
+		r := e.ops("GET", "/ops/v1/dead-letters", nil)
+		r.decode(t, &list)
+		return len(list.DeadLetters) >= 2
+	})
+}
+
