@@ -72,4 +72,3 @@ func TestDeadLettersOpsAPI_EV3_OP2(t *testing.T) {
 		return len(list.DeadLetters) >= 2
 	})
 }
-
