@@ -43,6 +43,16 @@ type Definition struct {
 	New        func(d *Deps) (Service, error)
 }
 
+// Migrations is the directory "migrations" of a service's embedded files,
+// as Definition.Migrations wants it.
+func Migrations(files fs.FS) fs.FS {
+	sub, err := fs.Sub(files, "migrations")
+	if err != nil {
+		panic(err) // only a build-time mistake gets here
+	}
+	return sub
+}
+
 // Deps are what a service is built from.
 type Deps struct {
 	Name     string

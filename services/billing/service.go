@@ -9,7 +9,6 @@ import (
 	"context"
 	"embed"
 	"errors"
-	"io/fs"
 	"strings"
 	"time"
 
@@ -30,15 +29,7 @@ import (
 var migrationFiles embed.FS
 
 // Definition is the billing service for the runtime.
-var Definition = app.Definition{Name: "billing", Migrations: mustSub(migrationFiles, "migrations"), New: New}
-
-func mustSub(f fs.FS, dir string) fs.FS {
-	sub, err := fs.Sub(f, dir)
-	if err != nil {
-		panic(err)
-	}
-	return sub
-}
+var Definition = app.Definition{Name: "billing", Migrations: app.Migrations(migrationFiles), New: New}
 
 // Service is billing, built from its dependencies.
 type Service struct {

@@ -7,7 +7,6 @@ import (
 	"context"
 	"embed"
 	"errors"
-	"io/fs"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -25,15 +24,7 @@ import (
 var migrations embed.FS
 
 // Definition is intake for the runtime.
-var Definition = app.Definition{Name: "intake", Migrations: mustSub(migrations, "migrations"), New: New}
-
-func mustSub(f fs.FS, dir string) fs.FS {
-	s, err := fs.Sub(f, dir)
-	if err != nil {
-		panic(err)
-	}
-	return s
-}
+var Definition = app.Definition{Name: "intake", Migrations: app.Migrations(migrations), New: New}
 
 type service struct {
 	d    *app.Deps

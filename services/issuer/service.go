@@ -7,7 +7,6 @@ import (
 	"context"
 	"embed"
 	"errors"
-	"io/fs"
 	"path/filepath"
 	"strings"
 
@@ -25,15 +24,7 @@ import (
 var migrations embed.FS
 
 // Definition registers the issuer with the platform runtime.
-var Definition = app.Definition{Name: "issuer", Migrations: mustSub(migrations, "migrations"), New: New}
-
-func mustSub(f fs.FS, dir string) fs.FS {
-	sub, err := fs.Sub(f, dir)
-	if err != nil {
-		panic(err)
-	}
-	return sub
-}
+var Definition = app.Definition{Name: "issuer", Migrations: app.Migrations(migrations), New: New}
 
 // DefaultPublicURL is used for CRL and AIA URLs when PUBLIC_URL is empty.
 const DefaultPublicURL = "http://127.0.0.1:8080"

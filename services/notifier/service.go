@@ -16,7 +16,6 @@ import (
 	"embed"
 	"errors"
 	"fmt"
-	"io/fs"
 	"path/filepath"
 	"sync/atomic"
 	"time"
@@ -37,15 +36,7 @@ import (
 var migrationFiles embed.FS
 
 // Definition is the notifier for the runtime.
-var Definition = app.Definition{Name: "notifier", Migrations: mustSub(migrationFiles, "migrations"), New: New}
-
-func mustSub(f embed.FS, dir string) fs.FS {
-	sub, err := fs.Sub(f, dir)
-	if err != nil {
-		panic(err)
-	}
-	return sub
-}
+var Definition = app.Definition{Name: "notifier", Migrations: app.Migrations(migrationFiles), New: New}
 
 // Timer kinds.
 const (

@@ -7,7 +7,6 @@ package validation
 import (
 	"context"
 	"embed"
-	"io/fs"
 
 	"github.com/go-chi/chi/v5"
 
@@ -22,15 +21,7 @@ import (
 var migrationFiles embed.FS
 
 // Definition is the validation service for the runtime.
-var Definition = app.Definition{Name: "validation", Migrations: mustSub(migrationFiles, "migrations"), New: New}
-
-func mustSub(f fs.FS, dir string) fs.FS {
-	sub, err := fs.Sub(f, dir)
-	if err != nil {
-		panic(err)
-	}
-	return sub
-}
+var Definition = app.Definition{Name: "validation", Migrations: app.Migrations(migrationFiles), New: New}
 
 // Service is validation, built from its dependencies.
 type Service struct {

@@ -12,15 +12,12 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/certlife/platform/pkg/db"
 	"github.com/certlife/platform/pkg/events"
 )
 
 // Q is a transaction or a pool.
-type Q interface {
-	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
-	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
-	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
-}
+type Q = db.Querier
 
 // ErrNotFound is returned when a row does not exist.
 var ErrNotFound = errors.New("not found")

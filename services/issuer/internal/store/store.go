@@ -11,16 +11,13 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/certlife/platform/pkg/db"
 )
 
 // Q is a transaction or the pool.
-type Q interface {
-	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
-	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
-	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
-}
+type Q = db.Querier
 
 // ErrNotFound: no such row (or not the caller's).
 var ErrNotFound = errors.New("not found")

@@ -11,18 +11,14 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/certlife/platform/pkg/db"
 	"github.com/certlife/platform/pkg/events"
 	"github.com/certlife/platform/services/validation/internal/review"
 )
 
 // Querier is a pool, a connection or a transaction.
-type Querier interface {
-	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
-	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
-	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
-}
+type Querier = db.Querier
 
 // ErrNotFound: no such review.
 var ErrNotFound = errors.New("review not found")
