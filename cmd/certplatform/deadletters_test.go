@@ -17,8 +17,8 @@ import (
 // API and can replay them; bad requests are problems, never a 500.
 func TestDeadLettersOpsAPI_EV3_OP2(t *testing.T) {
 	e := startE2E(t, nil, nil)
-	if r := e.do("GET", "/ops/v1/dead-letters", nil); r.status != 401 {
-		t.Fatalf("without a token: %d", r.status)
+	if r := e.do("GET", "/ops/v1/dead-letters", nil); r.Status != 401 {
+		t.Fatalf("without a token: %d", r.Status)
 	}
 	var list struct {
 		DeadLetters []struct {
@@ -28,9 +28,9 @@ func TestDeadLettersOpsAPI_EV3_OP2(t *testing.T) {
 		} `json:"dead_letters"`
 	}
 	r := e.ops("GET", "/ops/v1/dead-letters", nil)
-	r.decode(t, &list)
-	if r.status != 200 || list.DeadLetters == nil || len(list.DeadLetters) != 0 {
-		t.Fatalf("empty list: %d %s", r.status, r.body)
+	r.JSON(t, &list)
+	if r.Status != 200 || list.DeadLetters == nil || len(list.DeadLetters) != 0 {
+		t.Fatalf("empty list: %d %s", r.Status, r.Body)
 	}
 	// An event of a version newer than the platform knows (EV-1).
 	env, _ := events.New(events.PaymentConfirmed{ApplicationID: "app-x", Method: "coupon"}, time.Now(), "")
@@ -48,7 +48,7 @@ func TestDeadLettersOpsAPI_EV3_OP2(t *testing.T) {
 	// intake and validation both consume PaymentConfirmed.
 	testenv.Eventually(t, 20*time.Second, "two dead letters", func() bool {
 		r := e.ops("GET", "/ops/v1/dead-letters", nil)
-		r.decode(t, &list)
+		r.JSON(t, &list)
 		return len(list.DeadLetters) == 2
 	})
 	for _, dl := range list.DeadLetters {
@@ -56,19 +56,19 @@ func TestDeadLettersOpsAPI_EV3_OP2(t *testing.T) {
 			t.Fatalf("dead letter without its error or consumer: %+v", dl)
 		}
 	}
-	if r := e.ops("POST", "/ops/v1/dead-letters/999999/replay", nil); r.status != 404 {
-		t.Fatalf("unknown dead letter: %d", r.status)
+	if r := e.ops("POST", "/ops/v1/dead-letters/999999/replay", nil); r.Status != 404 {
+		t.Fatalf("unknown dead letter: %d", r.Status)
 	}
-	if r := e.ops("POST", "/ops/v1/dead-letters/not-a-number/replay", nil); r.status != 404 {
-		t.Fatalf("bad id: %d", r.status)
+	if r := e.ops("POST", "/ops/v1/dead-letters/not-a-number/replay", nil); r.Status != 404 {
+		t.Fatalf("bad id: %d", r.Status)
 	}
-	if r := e.ops("POST", "/ops/v1/dead-letters/"+strconv.FormatUint(list.DeadLetters[0].ID, 10)+"/replay", nil); r.status != 200 {
-		t.Fatalf("replay: %d %s", r.status, r.body)
+	if r := e.ops("POST", "/ops/v1/dead-letters/"+strconv.FormatUint(list.DeadLetters[0].ID, 10)+"/replay", nil); r.Status != 200 {
+		t.Fatalf("replay: %d %s", r.Status, r.Body)
 	}
 	// Still unknown to this version: dead-lettered again, never lost.
 	testenv.Eventually(t, 20*time.Second, "the replayed event dead-lettered again", func() bool {
 		r := e.ops("GET", "/ops/v1/dead-letters", nil)
-		r.decode(t, &list)
+		r.JSON(t, &list)
 		return len(list.DeadLetters) >= 2
 	})
 }

@@ -1,13 +1,10 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"crypto/x509"
-	"encoding/json"
 	"encoding/pem"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"os"
@@ -76,59 +73,20 @@ func launch(t testing.TB, cfg app.Config, smtp *testenv.SMTP, clk clock.Clock) *
 	return e
 }
 
-type resp struct {
-	status int
-	header http.Header
-	body   []byte
-}
-
-func (r resp) decode(t testing.TB, v any) {
-	t.Helper()
-	if err := json.Unmarshal(r.body, v); err != nil {
-		t.Fatalf("decode %q: %v", r.body, err)
-	}
-}
-
-func (e *e2e) do(method, path string, body any, headers ...string) resp {
+func (e *e2e) do(method, path string, body any, headers ...string) testenv.Response {
 	e.t.Helper()
-	var rd io.Reader
-	ct := "application/json"
-	switch b := body.(type) {
-	case nil:
-	case string:
-		rd, ct = strings.NewReader(b), "text/csv"
-	default:
-		raw, _ := json.Marshal(b)
-		rd = bytes.NewReader(raw)
-	}
-	req, err := http.NewRequest(method, e.p.URL+path, rd)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	if rd != nil {
-		req.Header.Set("Content-Type", ct)
-	}
-	for i := 0; i+1 < len(headers); i += 2 {
-		req.Header.Set(headers[i], headers[i+1])
-	}
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	defer res.Body.Close()
-	raw, _ := io.ReadAll(res.Body)
-	return resp{status: res.StatusCode, header: res.Header, body: raw}
+	return testenv.Client{T: e.t, BaseURL: e.p.URL}.Do(method, path, body, headers...)
 }
 
-func (e *e2e) ops(method, path string, body any) resp {
+func (e *e2e) ops(method, path string, body any, headers ...string) testenv.Response {
 	e.t.Helper()
-	return e.do(method, path, body, "Authorization", "Bearer "+opsToken)
+	return e.do(method, path, body, append([]string{"Authorization", "Bearer " + opsToken}, headers...)...)
 }
 
 func (e *e2e) advance(d string) {
 	e.t.Helper()
-	if r := e.do("POST", "/dev/v1/clock", map[string]string{"advance": d}); r.status != 200 {
-		e.t.Fatalf("clock: %d %s", r.status, r.body)
+	if r := e.do("POST", "/dev/v1/clock", map[string]string{"advance": d}); r.Status != 200 {
+		e.t.Fatalf("clock: %d %s", r.Status, r.Body)
 	}
 }
 
@@ -144,13 +102,13 @@ func (e *e2e) importCoupons(n int) []string {
 		out = append(out, c)
 		fmt.Fprintf(&csv, "%s,client,2030-12-31\n", c)
 	}
-	r := e.ops("POST", "/ops/v1/coupons", csv.String())
+	r := e.ops("POST", "/ops/v1/coupons", csv.String(), "Content-Type", "text/csv")
 	var res struct {
 		Imported int `json:"imported"`
 	}
-	r.decode(e.t, &res)
-	if r.status != 200 || res.Imported != n {
-		e.t.Fatalf("import: %d %s", r.status, r.body)
+	r.JSON(e.t, &res)
+	if r.Status != 200 || res.Imported != n {
+		e.t.Fatalf("import: %d %s", r.Status, r.Body)
 	}
 	return out
 }
@@ -175,11 +133,11 @@ type submitted struct {
 func (e *e2e) submit(coupon, email string) submitted {
 	e.t.Helper()
 	r := e.do("POST", "/v1/applications", application(coupon, email))
-	if r.status != 202 {
-		e.t.Fatalf("submit: %d %s", r.status, r.body)
+	if r.Status != 202 {
+		e.t.Fatalf("submit: %d %s", r.Status, r.Body)
 	}
 	var s submitted
-	r.decode(e.t, &s)
+	r.JSON(e.t, &s)
 	return s
 }
 
@@ -200,11 +158,11 @@ type appView struct {
 func (e *e2e) view(id, email string) appView {
 	e.t.Helper()
 	r := e.do("GET", "/v1/applications/"+id, nil, basicAuth(email)...)
-	if r.status != 200 {
-		e.t.Fatalf("view: %d %s", r.status, r.body)
+	if r.Status != 200 {
+		e.t.Fatalf("view: %d %s", r.Status, r.Body)
 	}
 	var v appView
-	r.decode(e.t, &v)
+	r.JSON(e.t, &v)
 	return v
 }
 
@@ -233,13 +191,13 @@ func (e *e2e) waitCode(email string, n int) string {
 func (e *e2e) login(email, code string) string {
 	e.t.Helper()
 	r := e.do("POST", "/v1/sessions", map[string]string{"email": email, "password": "an application password", "certificate_code": code})
-	if r.status != 201 {
-		e.t.Fatalf("session: %d %s", r.status, r.body)
+	if r.Status != 201 {
+		e.t.Fatalf("session: %d %s", r.Status, r.Body)
 	}
 	var s struct {
 		Token string `json:"token"`
 	}
-	r.decode(e.t, &s)
+	r.JSON(e.t, &s)
 	return s.Token
 }
 
@@ -251,13 +209,13 @@ type certItem struct {
 func (e *e2e) eligible(token, step string) []certItem {
 	e.t.Helper()
 	r := e.do("GET", "/v1/certificates?eligible_for="+step, nil, "Authorization", "Bearer "+token)
-	if r.status != 200 {
-		e.t.Fatalf("certificates: %d %s", r.status, r.body)
+	if r.Status != 200 {
+		e.t.Fatalf("certificates: %d %s", r.Status, r.Body)
 	}
 	var out struct {
 		Certificates []certItem `json:"certificates"`
 	}
-	r.decode(e.t, &out)
+	r.JSON(e.t, &out)
 	return out.Certificates
 }
 
@@ -316,34 +274,34 @@ func (e *e2e) retrievePKCS12(token, cert, password string) []byte {
 	auth := []string{"Authorization", "Bearer " + token}
 	body := map[string]any{"accept_terms": true, "pkcs12_password": password}
 	r := e.do("POST", "/v1/certificates/"+cert+"/retrieval", body, auth...)
-	if r.status != 202 {
-		e.t.Fatalf("retrieval: %d %s", r.status, r.body)
+	if r.Status != 202 {
+		e.t.Fatalf("retrieval: %d %s", r.Status, r.Body)
 	}
 	testenv.Eventually(e.t, 30*time.Second, "retrieval ready", func() bool {
 		r := e.do("GET", "/v1/certificates/"+cert+"/retrieval", nil, auth...)
 		var st struct {
 			Status string `json:"status"`
 		}
-		r.decode(e.t, &st)
+		r.JSON(e.t, &st)
 		if st.Status == "failed" {
-			e.t.Fatalf("retrieval failed: %s", r.body)
+			e.t.Fatalf("retrieval failed: %s", r.Body)
 		}
 		return st.Status == "ready"
 	})
 	r = e.do("GET", "/v1/certificates/"+cert+"/retrieval/pkcs12", nil, auth...)
-	if r.status != 200 || r.header.Get("Content-Type") != "application/x-pkcs12" {
-		e.t.Fatalf("pkcs12: %d %s %s", r.status, r.header.Get("Content-Type"), r.body)
+	if r.Status != 200 || r.Header.Get("Content-Type") != "application/x-pkcs12" {
+		e.t.Fatalf("pkcs12: %d %s %s", r.Status, r.Header.Get("Content-Type"), r.Body)
 	}
-	return r.body
+	return r.Body
 }
 
 func (e *e2e) root() *x509.Certificate {
 	e.t.Helper()
 	r := e.do("GET", "/ca/root.pem", nil)
-	if r.status != 200 {
-		e.t.Fatalf("root: %d %s", r.status, r.body)
+	if r.Status != 200 {
+		e.t.Fatalf("root: %d %s", r.Status, r.Body)
 	}
-	block, _ := pem.Decode(r.body)
+	block, _ := pem.Decode(r.Body)
 	if block == nil {
 		e.t.Fatal("root is not PEM")
 	}
@@ -366,8 +324,8 @@ func TestClientFlowEndToEnd_PC3_PC6_PC13_IS8(t *testing.T) {
 
 	// Cancellation inside the window releases the coupon (PC-4, PC-2).
 	c := e.submit(coupons[1], "cancel@example.co.jp")
-	if r := e.do("POST", "/v1/applications/"+c.ID+"/cancellation", nil, basicAuth("cancel@example.co.jp")...); r.status != 200 {
-		t.Fatalf("cancel: %d %s", r.status, r.body)
+	if r := e.do("POST", "/v1/applications/"+c.ID+"/cancellation", nil, basicAuth("cancel@example.co.jp")...); r.Status != 200 {
+		t.Fatalf("cancel: %d %s", r.Status, r.Body)
 	}
 	e.waitEvent(events.TypeCouponReleased, c.ID)
 
@@ -376,14 +334,14 @@ func TestClientFlowEndToEnd_PC3_PC6_PC13_IS8(t *testing.T) {
 		t.Fatalf("submitted %+v", a)
 	}
 	// A used coupon is refused at once (PC-2).
-	if r := e.do("POST", "/v1/applications", application(coupons[0], "other@example.co.jp")); r.status != 422 {
-		t.Fatalf("reused coupon: %d %s", r.status, r.body)
+	if r := e.do("POST", "/v1/applications", application(coupons[0], "other@example.co.jp")); r.Status != 422 {
+		t.Fatalf("reused coupon: %d %s", r.Status, r.Body)
 	}
 	e.waitEvent(events.TypeCouponReserved, a.ID)
 	e.advance("61m")
 	e.waitEvent(events.TypeCancelWindowClosed, a.ID)
-	if r := e.do("POST", "/v1/applications/"+a.ID+"/cancellation", nil, basicAuth(email)...); r.status != 409 {
-		t.Fatalf("cancel after the window: %d", r.status)
+	if r := e.do("POST", "/v1/applications/"+a.ID+"/cancellation", nil, basicAuth(email)...); r.Status != 409 {
+		t.Fatalf("cancel after the window: %d", r.Status)
 	}
 	e.waitEvent(events.TypePaymentConfirmed, a.ID)
 	e.waitEvent(events.TypeReviewApproved, a.ID)
@@ -417,8 +375,8 @@ func TestClientFlowEndToEnd_PC3_PC6_PC13_IS8(t *testing.T) {
 		t.Fatalf("SAN e-mail %v", leaf.EmailAddresses)
 	}
 	// Downloadable once (PC-14).
-	if r := e.do("GET", "/v1/certificates/"+cert+"/retrieval/pkcs12", nil, "Authorization", "Bearer "+token); r.status != 410 {
-		t.Fatalf("second download: %d", r.status)
+	if r := e.do("GET", "/v1/certificates/"+cert+"/retrieval/pkcs12", nil, "Authorization", "Bearer "+token); r.Status != 410 {
+		t.Fatalf("second download: %d", r.Status)
 	}
 	e.waitEvent(events.TypeCertificateIssued, a.ID)
 	e.waitEvent(events.TypeCertificateRetrieved, a.ID)

@@ -36,14 +36,14 @@ func pemCert(t *testing.T, raw []byte) *x509.Certificate {
 func (e *e2e) crlEntry(t *testing.T, serial *big.Int) int {
 	t.Helper()
 	r := e.do("GET", "/crl/ica1.crl", nil)
-	if r.status != 200 {
-		t.Fatalf("crl: %d", r.status)
+	if r.Status != 200 {
+		t.Fatalf("crl: %d", r.Status)
 	}
-	crl, err := x509.ParseRevocationList(r.body)
+	crl, err := x509.ParseRevocationList(r.Body)
 	if err != nil {
 		t.Fatalf("parse CRL: %v", err)
 	}
-	ica := pemCert(t, e.do("GET", "/ca/ica1.pem", nil).body)
+	ica := pemCert(t, e.do("GET", "/ca/ica1.pem", nil).Body)
 	if err := crl.CheckSignatureFrom(ica); err != nil {
 		t.Fatalf("CRL signature: %v", err)
 	}
@@ -103,14 +103,14 @@ func TestClientLifecycleRenewalReissueRetrieval_PC8_PC10_PC11_PC12_PC15_IS7(t *t
 		t.Fatal("A is not offered for reissue")
 	}
 	r := e.do("POST", "/v1/certificates/"+certA+"/reissues", map[string]any{"reason": "superseded"}, "Authorization", "Bearer "+token)
-	if r.status != 202 {
-		t.Fatalf("reissue: %d %s", r.status, r.body)
+	if r.Status != 202 {
+		t.Fatalf("reissue: %d %s", r.Status, r.Body)
 	}
 	var reissue submitted
-	r.decode(t, &reissue)
+	r.JSON(t, &reissue)
 	code2 := e.waitCode(email, 2) // PC-11: a new code, without an operator
-	if r := e.do("POST", "/v1/sessions", map[string]string{"email": email, "password": "an application password", "certificate_code": code1}); r.status != 401 {
-		t.Fatalf("the old code still works: %d", r.status)
+	if r := e.do("POST", "/v1/sessions", map[string]string{"email": email, "password": "an application password", "certificate_code": code1}); r.Status != 401 {
+		t.Fatalf("the old code still works: %d", r.Status)
 	}
 	token = e.login(email, code2)
 	ready := e.eligible(token, "retrieval")
@@ -119,15 +119,15 @@ func TestClientLifecycleRenewalReissueRetrieval_PC8_PC10_PC11_PC12_PC15_IS7(t *t
 	}
 	certB := ready[0].ID
 	auth := []string{"Authorization", "Bearer " + token}
-	if r := e.do("POST", "/v1/certificates/"+certB+"/retrieval", map[string]any{"accept_terms": true, "csr": string(csrPEM(t, email))}, auth...); r.status != 202 {
-		t.Fatalf("csr retrieval: %d %s", r.status, r.body)
+	if r := e.do("POST", "/v1/certificates/"+certB+"/retrieval", map[string]any{"accept_terms": true, "csr": string(csrPEM(t, email))}, auth...); r.Status != 202 {
+		t.Fatalf("csr retrieval: %d %s", r.Status, r.Body)
 	}
 	chain := e.do("GET", "/v1/certificates/"+certB+"/chain", nil, auth...)
-	if chain.status != 200 {
-		t.Fatalf("chain: %d %s", chain.status, chain.body)
+	if chain.Status != 200 {
+		t.Fatalf("chain: %d %s", chain.Status, chain.Body)
 	}
-	leafB := pemCert(t, chain.body)
-	if strings.Count(string(chain.body), "BEGIN CERTIFICATE") < 2 {
+	leafB := pemCert(t, chain.Body)
+	if strings.Count(string(chain.Body), "BEGIN CERTIFICATE") < 2 {
 		t.Fatal("the chain lacks the intermediate")
 	}
 	if !leafB.NotAfter.Equal(leafA.NotAfter) {
@@ -150,11 +150,11 @@ func TestClientLifecycleRenewalReissueRetrieval_PC8_PC10_PC11_PC12_PC15_IS7(t *t
 	}
 	// PC-8: renewal needs a new coupon.
 	r = e.do("POST", "/v1/certificates/"+certB+"/renewals", map[string]any{"coupon": coupons[1]}, "Authorization", "Bearer "+token)
-	if r.status != 202 {
-		t.Fatalf("renewal: %d %s", r.status, r.body)
+	if r.Status != 202 {
+		t.Fatalf("renewal: %d %s", r.Status, r.Body)
 	}
 	var renewal submitted
-	r.decode(t, &renewal)
+	r.JSON(t, &renewal)
 	e.waitEvent(events.TypeCouponReserved, renewal.ID)
 	e.advance("61m")
 	code4 := e.waitCode(email, 4)

@@ -117,9 +117,9 @@ func TestOpenAPIMatchesRouter_SE4(t *testing.T) {
 	// Once mounted, the route serves this very document.
 	if slices.Contains(registered[openAPIPath], "GET") {
 		r := e.do(http.MethodGet, openAPIPath, nil)
-		if r.status != http.StatusOK || !strings.HasPrefix(r.header.Get("Content-Type"), "application/json") ||
-			!bytes.Equal(r.body, openapi.Document()) {
-			t.Errorf("GET %s: status %d, Content-Type %q: not pkg/openapi's document", openAPIPath, r.status, r.header.Get("Content-Type"))
+		if r.Status != http.StatusOK || !strings.HasPrefix(r.Header.Get("Content-Type"), "application/json") ||
+			!bytes.Equal(r.Body, openapi.Document()) {
+			t.Errorf("GET %s: status %d, Content-Type %q: not pkg/openapi's document", openAPIPath, r.Status, r.Header.Get("Content-Type"))
 		}
 	} else {
 		t.Logf("GET %s is not mounted yet", openAPIPath)

@@ -163,12 +163,24 @@ func (r Response) JSON(t testing.TB, v any) {
 	}
 }
 
-// Do sends a request. body may be nil, []byte, string or anything JSON.
-// headers are name/value pairs.
+// Do sends a request to the platform's test server (see Client.Do).
 func (p *Platform) Do(method, path string, body any, headers ...string) Response {
 	p.T.Helper()
+	return Client{T: p.T, BaseURL: p.Server.URL}.Do(method, path, body, headers...)
+}
+
+// Client sends test requests to a base URL.
+type Client struct {
+	T       testing.TB
+	BaseURL string
+}
+
+// Do sends a request. body may be nil, []byte, string or anything JSON;
+// a body is sent as application/json unless headers set Content-Type.
+// headers are name/value pairs.
+func (c Client) Do(method, path string, body any, headers ...string) Response {
+	c.T.Helper()
 	var rd io.Reader
-	ct := "application/json"
 	switch b := body.(type) {
 	case nil:
 	case []byte:
@@ -178,23 +190,23 @@ func (p *Platform) Do(method, path string, body any, headers ...string) Response
 	default:
 		raw, err := json.Marshal(b)
 		if err != nil {
-			p.T.Fatal(err)
+			c.T.Fatal(err)
 		}
 		rd = bytes.NewReader(raw)
 	}
-	req, err := http.NewRequest(method, p.Server.URL+path, rd)
+	req, err := http.NewRequest(method, c.BaseURL+path, rd)
 	if err != nil {
-		p.T.Fatal(err)
+		c.T.Fatal(err)
 	}
 	if rd != nil {
-		req.Header.Set("Content-Type", ct)
+		req.Header.Set("Content-Type", "application/json")
 	}
 	for i := 0; i+1 < len(headers); i += 2 {
 		req.Header.Set(headers[i], headers[i+1])
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		p.T.Fatal(err)
+		c.T.Fatal(err)
 	}
 	defer resp.Body.Close()
 	raw, _ := io.ReadAll(resp.Body)
