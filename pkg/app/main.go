@@ -116,7 +116,9 @@ func run(def Definition) error {
 	if err := u.Start(ctx); err != nil {
 		return err
 	}
-	srv := &http.Server{Addr: cfg.HTTPAddr, Handler: NewRouter(log, reg, u), ReadHeaderTimeout: 10 * time.Second}
+	r := NewRouter(log, reg, u)
+	DeadLetterRoutes(r, js, ops, log)
+	srv := &http.Server{Addr: cfg.HTTPAddr, Handler: r, ReadHeaderTimeout: 10 * time.Second}
 	return Serve(ctx, srv, log, u)
 }
 
