@@ -227,30 +227,11 @@ func (e *e2e) events(eventType string) []events.Envelope {
 		e.t.Fatal(err)
 	}
 	defer nc.Close()
-	js, _ := jetstream.New(nc)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	cons, err := js.OrderedConsumer(ctx, events.Stream, jetstream.OrderedConsumerConfig{FilterSubjects: []string{events.Subject(eventType)}})
+	js, err := jetstream.New(nc)
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	info, err := cons.Info(ctx)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	var out []events.Envelope
-	for n := info.NumPending; n > 0; n-- {
-		msg, err := cons.Next(jetstream.FetchMaxWait(2 * time.Second))
-		if err != nil {
-			break
-		}
-		env, err := events.Parse(msg.Data())
-		if err != nil {
-			e.t.Fatal(err)
-		}
-		out = append(out, env)
-	}
-	return out
+	return testenv.StreamEvents(e.t, js, eventType)
 }
 
 func (e *e2e) waitEvent(eventType, subject string) events.Envelope {

@@ -239,17 +239,24 @@ func (p *Platform) Publish(payload events.Payload, correlation string) events.En
 // Events returns every event of the given type on the stream so far.
 func (p *Platform) Events(eventType string) []events.Envelope {
 	p.T.Helper()
+	return StreamEvents(p.T, p.JS, eventType)
+}
+
+// StreamEvents reads every event of a type on the EVENTS stream so far,
+// with an ordered consumer that leaves no state on the server.
+func StreamEvents(t testing.TB, js jetstream.JetStream, eventType string) []events.Envelope {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	cons, err := p.JS.OrderedConsumer(ctx, events.Stream, jetstream.OrderedConsumerConfig{
+	cons, err := js.OrderedConsumer(ctx, events.Stream, jetstream.OrderedConsumerConfig{
 		FilterSubjects: []string{events.Subject(eventType)},
 	})
 	if err != nil {
-		p.T.Fatal(err)
+		t.Fatal(err)
 	}
 	info, err := cons.Info(ctx)
 	if err != nil {
-		p.T.Fatal(err)
+		t.Fatal(err)
 	}
 	var out []events.Envelope
 	for n := info.NumPending; n > 0; n-- {
@@ -259,7 +266,7 @@ func (p *Platform) Events(eventType string) []events.Envelope {
 		}
 		env, err := events.Parse(msg.Data())
 		if err != nil {
-			p.T.Fatalf("bad event on stream: %v", err)
+			t.Fatalf("bad event on stream: %v", err)
 		}
 		out = append(out, env)
 	}

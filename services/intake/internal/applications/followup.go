@@ -84,25 +84,14 @@ func notEligible(detail string) *httpx.Problem {
 func (s *Service) Renew(ctx context.Context, id uuid.UUID, who Principal, body form.Renewal) (Accepted, error) {
 	var errs form.Errors
 	coupon := form.CheckCoupon(&errs, body.Coupon)
-	cert, prev, err := s.certificate(ctx, s.Pool, id, who)
+	app, err := s.prepareFollowUp(ctx, id, who, events.KindRenewal, body.Changes, errs, RenewalOpen,
+		"this certificate can be renewed from 30 days before its expiry until 365 days after it")
 	if err != nil {
 		return Accepted{}, err
 	}
-	data, changeErrs := body.Changes.Apply(prev.Language, prev.Organization, prev.Applicant)
-	if p := append(errs, changeErrs...).Problem(); p != nil {
-		return Accepted{}, p
-	}
-	now := s.Clock.Now()
-	if cert.Status != "issued" || cert.NotAfter == nil || !RenewalOpen(*cert.NotAfter, now) {
-		return Accepted{}, notEligible("this certificate can be renewed from 30 days before its expiry until 365 days after it")
-	}
-	if err := s.refuseDuringMaintenance(ctx, now); err != nil {
+	if err := s.checkCoupon(ctx, coupon, app.Product); err != nil {
 		return Accepted{}, err
 	}
-	if err := s.checkCoupon(ctx, coupon, prev.Product); err != nil {
-		return Accepted{}, err
-	}
-	app := s.followUp(prev, cert, events.KindRenewal, data, now)
 	app.Coupon = &coupon
 	return s.acceptFollowUp(ctx, &app)
 }
@@ -113,24 +102,36 @@ func (s *Service) Renew(ctx context.Context, id uuid.UUID, who Principal, body f
 func (s *Service) Reissue(ctx context.Context, id uuid.UUID, who Principal, body form.Reissue) (Accepted, error) {
 	var errs form.Errors
 	reason := form.CheckReissueReason(&errs, body.Reason)
-	cert, prev, err := s.certificate(ctx, s.Pool, id, who)
+	app, err := s.prepareFollowUp(ctx, id, who, events.KindReissue, body.Changes, errs, ReissueOpen,
+		"a reissue is offered only for an issued, unrevoked certificate with more than 30 days left")
 	if err != nil {
 		return Accepted{}, err
 	}
-	data, changeErrs := body.Changes.Apply(prev.Language, prev.Organization, prev.Applicant)
-	if p := append(errs, changeErrs...).Problem(); p != nil {
-		return Accepted{}, p
-	}
-	now := s.Clock.Now()
-	if cert.Status != "issued" || cert.NotAfter == nil || !ReissueOpen(*cert.NotAfter, now) {
-		return Accepted{}, notEligible("a reissue is offered only for an issued, unrevoked certificate with more than 30 days left")
-	}
-	if err := s.refuseDuringMaintenance(ctx, now); err != nil {
-		return Accepted{}, err
-	}
-	app := s.followUp(prev, cert, events.KindReissue, data, now)
 	app.ReissueReason = &reason
 	return s.acceptFollowUp(ctx, &app)
+}
+
+// prepareFollowUp checks what renewals and reissues share: the
+// principal's certificate, the changes (with errs already found in the
+// body), the step's window, maintenance; and builds the new application.
+func (s *Service) prepareFollowUp(ctx context.Context, id uuid.UUID, who Principal, kind string, changes *form.Changes,
+	errs form.Errors, open func(notAfter, now time.Time) bool, closed string) (store.Application, error) {
+	cert, prev, err := s.certificate(ctx, s.Pool, id, who)
+	if err != nil {
+		return store.Application{}, err
+	}
+	data, changeErrs := changes.Apply(prev.Language, prev.Organization, prev.Applicant)
+	if p := append(errs, changeErrs...).Problem(); p != nil {
+		return store.Application{}, p
+	}
+	now := s.Clock.Now()
+	if cert.Status != "issued" || cert.NotAfter == nil || !open(*cert.NotAfter, now) {
+		return store.Application{}, notEligible(closed)
+	}
+	if err := s.refuseDuringMaintenance(ctx, now); err != nil {
+		return store.Application{}, err
+	}
+	return s.followUp(prev, cert, kind, data, now), nil
 }
 
 func (s *Service) followUp(prev store.Application, cert store.Certificate, kind string, data form.FollowUp, now time.Time) store.Application {
