@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -39,6 +40,8 @@ type Platform struct {
 	Units  []*app.Unit
 	Server *httptest.Server
 	Log    *slog.Logger
+
+	stopped sync.Once
 }
 
 // Options adjust a test platform before it starts.
@@ -107,13 +110,10 @@ func Start(t testing.TB, opts Options, defs ...app.Definition) *Platform {
 	return p
 }
 
-var stopOnce sync.Map
-
 // Stop shuts the services down gracefully (idempotent).
-func (p *Platform) Stop() {
-	if _, done := stopOnce.LoadOrStore(p, true); done {
-		return
-	}
+func (p *Platform) Stop() { p.stopped.Do(p.stop) }
+
+func (p *Platform) stop() {
 	p.Server.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
@@ -288,4 +288,45 @@ func (p *Platform) WaitEvent(eventType, subjectID string, timeout time.Duration)
 		return false
 	})
 	return found
+}
+
+// PublishAgain stores an envelope on the stream a second time under a new
+// Nats-Msg-Id: a redelivery that only the consumers' inboxes can catch.
+func (p *Platform) PublishAgain(env events.Envelope) {
+	p.T.Helper()
+	raw, err := env.Marshal()
+	if err != nil {
+		p.T.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := p.JS.Publish(ctx, events.Subject(env.Type), raw, jetstream.WithMsgID(uuid.NewString())); err != nil {
+		p.T.Fatal(err)
+	}
+}
+
+// Settle waits until the durable consumer has handled every message on the
+// stream and every unit's outbox has published what it caused: after it,
+// an event that is not on the stream was never emitted.
+func (p *Platform) Settle(consumer string, timeout time.Duration) {
+	p.T.Helper()
+	Eventually(p.T, timeout, consumer+" to settle", func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		cons, err := p.JS.Consumer(ctx, events.Stream, consumer)
+		if err != nil {
+			return false
+		}
+		info, err := cons.Info(ctx)
+		if err != nil || info.NumPending != 0 || info.NumAckPending != 0 {
+			return false
+		}
+		for _, u := range p.Units {
+			var backlog int
+			if err := u.Deps.Pool.QueryRow(ctx, `SELECT count(*) FROM outbox`).Scan(&backlog); err != nil || backlog != 0 {
+				return false
+			}
+		}
+		return true
+	})
 }

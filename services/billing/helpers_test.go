@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/certlife/platform/pkg/app"
 	"github.com/certlife/platform/pkg/events"
@@ -99,46 +98,6 @@ func closed(p *testenv.Platform, a events.Application) events.CancelWindowClosed
 
 func cancelled(p *testenv.Platform, a events.Application) events.ApplicationCancelled {
 	return events.ApplicationCancelled{ApplicationID: a.ID, Coupon: a.Coupon, Recipient: a.Recipient(), CancelledAt: p.Clock.Now()}
-}
-
-// publishAgain republishes an envelope under a new Nats-Msg-Id, so that
-// JetStream stores it twice: a redelivery only the inbox can catch.
-func publishAgain(t *testing.T, p *testenv.Platform, env events.Envelope) {
-	t.Helper()
-	raw, err := env.Marshal()
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if _, err := p.JS.Publish(ctx, events.Subject(env.Type), raw, jetstream.WithMsgID(uuid.NewString())); err != nil {
-		t.Fatal(err)
-	}
-}
-
-// settle waits until the consumer has handled every message on the stream
-// and the outbox has published every event it caused: after it, an event
-// that is not on the stream was never emitted.
-func settle(t *testing.T, p *testenv.Platform) {
-	t.Helper()
-	pool := p.Unit("billing").Deps.Pool
-	testenv.Eventually(t, wait, "billing to settle", func() bool {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		cons, err := p.JS.Consumer(ctx, events.Stream, "billing-coupons")
-		if err != nil {
-			return false
-		}
-		info, err := cons.Info(ctx)
-		if err != nil || info.NumPending != 0 || info.NumAckPending != 0 {
-			return false
-		}
-		var backlog int
-		if err := pool.QueryRow(ctx, `SELECT count(*) FROM outbox`).Scan(&backlog); err != nil {
-			return false
-		}
-		return backlog == 0
-	})
 }
 
 // eventsOf lists the events of a type about one application.

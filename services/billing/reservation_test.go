@@ -86,7 +86,7 @@ func TestReserveThenConsumeConfirmsPayment_PC2(t *testing.T) {
 	if n := count(t, p, `SELECT count(*) FROM coupons WHERE number = $1 AND status = 'consumed' AND application_id = $2`, number, a.ID); n != 1 {
 		t.Error("coupon not consumed by the application")
 	}
-	settle(t, p)
+	p.Settle("billing-coupons", wait)
 	metrics := scrape(t, p)
 	for _, m := range []string{"coupons_imported_total", "coupons_reserved_total", "coupons_consumed_total"} {
 		if !strings.Contains(metrics, m+`{service="billing"} 1`) {
@@ -120,7 +120,7 @@ func TestCancelReleasesCoupon_PC2_PC4(t *testing.T) {
 	p.WaitEvent(events.TypePaymentConfirmed, b.ID, wait)
 	// A late final-acceptance event of the cancelled application pays nothing.
 	p.Publish(closed(p, a), "")
-	settle(t, p)
+	p.Settle("billing-coupons", wait)
 	if n := len(eventsOf(p, events.TypePaymentConfirmed, a.ID)); n != 0 {
 		t.Errorf("cancelled application paid %d times", n)
 	}
@@ -146,7 +146,7 @@ func TestUnreservableCouponsAreRejected_PC2(t *testing.T) {
 			t.Errorf("rejected %+v, want reason %s", rej, c.reason)
 		}
 		p.Publish(closed(p, a), "")
-		settle(t, p)
+		p.Settle("billing-coupons", wait)
 		if n := len(eventsOf(p, events.TypePaymentConfirmed, a.ID)); n != 0 {
 			t.Errorf("%s: rejected coupon paid", c.reason)
 		}
@@ -170,10 +170,10 @@ func TestCouponConsumedOnceUnderConcurrency_PC2(t *testing.T) {
 		go func() { defer wg.Done(); p.Publish(provisional(p, x), "") }()
 	}
 	wg.Wait()
-	settle(t, p)
+	p.Settle("billing-coupons", wait)
 	p.Publish(closed(p, a), "")
 	p.Publish(closed(p, b), "")
-	settle(t, p)
+	p.Settle("billing-coupons", wait)
 
 	reserved := len(eventsOf(p, events.TypeCouponReserved, a.ID)) + len(eventsOf(p, events.TypeCouponReserved, b.ID))
 	paidA, paidB := len(eventsOf(p, events.TypePaymentConfirmed, a.ID)), len(eventsOf(p, events.TypePaymentConfirmed, b.ID))
@@ -259,7 +259,7 @@ func TestOutOfOrderDelivery_PC2_EV2(t *testing.T) {
 		t.Errorf("paid with %q", paid.Reference)
 	}
 	p.Publish(provisional(p, a), "")
-	settle(t, p)
+	p.Settle("billing-coupons", wait)
 	if n := len(eventsOf(p, events.TypeCouponReserved, a.ID)); n != 0 {
 		t.Errorf("late provisional event reserved again")
 	}
@@ -273,7 +273,7 @@ func TestOutOfOrderDelivery_PC2_EV2(t *testing.T) {
 	p.Publish(cancelled(p, b), "")
 	p.WaitEvent(events.TypeCouponReleased, b.ID, wait)
 	p.Publish(provisional(p, b), "")
-	settle(t, p)
+	p.Settle("billing-coupons", wait)
 	if n := len(eventsOf(p, events.TypeCouponReserved, b.ID)); n != 0 {
 		t.Errorf("cancelled application reserved its coupon")
 	}
@@ -292,7 +292,7 @@ func TestOutOfOrderDelivery_PC2_EV2(t *testing.T) {
 		t.Errorf("rejected for %q, want used", rej.Reason)
 	}
 	p.Publish(provisional(p, late), "")
-	settle(t, p)
+	p.Settle("billing-coupons", wait)
 	if n := len(eventsOf(p, events.TypePaymentConfirmed, late.ID)); n != 0 {
 		t.Errorf("application without the coupon was paid")
 	}
@@ -308,11 +308,11 @@ func TestRedeliveryHasNoSecondEffect_EV2(t *testing.T) {
 
 	a := application(c1, "client")
 	prov := p.Publish(provisional(p, a), "")
-	publishAgain(t, p, prov)
+	p.PublishAgain(prov)
 	p.WaitEvent(events.TypeCouponReserved, a.ID, wait)
 	win := p.Publish(closed(p, a), "")
-	publishAgain(t, p, win)
-	settle(t, p)
+	p.PublishAgain(win)
+	p.Settle("billing-coupons", wait)
 	if n := len(eventsOf(p, events.TypeCouponReserved, a.ID)); n != 1 {
 		t.Errorf("CouponReserved %d times", n)
 	}
@@ -324,8 +324,8 @@ func TestRedeliveryHasNoSecondEffect_EV2(t *testing.T) {
 	p.Publish(provisional(p, b), "")
 	p.WaitEvent(events.TypeCouponReserved, b.ID, wait)
 	cancel := p.Publish(cancelled(p, b), "")
-	publishAgain(t, p, cancel)
-	settle(t, p)
+	p.PublishAgain(cancel)
+	p.Settle("billing-coupons", wait)
 	if n := len(eventsOf(p, events.TypeCouponReleased, b.ID)); n != 1 {
 		t.Errorf("CouponReleased %d times", n)
 	}

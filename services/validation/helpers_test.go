@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/certlife/platform/pkg/app"
 	"github.com/certlife/platform/pkg/events"
@@ -59,45 +58,6 @@ func final(p *testenv.Platform, a events.Application) events.CancelWindowClosed 
 
 func paid(a events.Application) events.PaymentConfirmed {
 	return events.PaymentConfirmed{ApplicationID: a.ID, Method: "coupon", Reference: a.Coupon}
-}
-
-// publishAgain stores an envelope on the stream a second time under a new
-// Nats-Msg-Id: a redelivery only the inbox can catch.
-func publishAgain(t *testing.T, p *testenv.Platform, env events.Envelope) {
-	t.Helper()
-	raw, err := env.Marshal()
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if _, err := p.JS.Publish(ctx, events.Subject(env.Type), raw, jetstream.WithMsgID(uuid.NewString())); err != nil {
-		t.Fatal(err)
-	}
-}
-
-// settle waits until the consumer has handled everything on the stream
-// and the outbox has published what it caused.
-func settle(t *testing.T, p *testenv.Platform) {
-	t.Helper()
-	pool := p.Unit("validation").Deps.Pool
-	testenv.Eventually(t, wait, "validation to settle", func() bool {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		cons, err := p.JS.Consumer(ctx, events.Stream, "validation-reviews")
-		if err != nil {
-			return false
-		}
-		info, err := cons.Info(ctx)
-		if err != nil || info.NumPending != 0 || info.NumAckPending != 0 {
-			return false
-		}
-		var backlog int
-		if err := pool.QueryRow(ctx, `SELECT count(*) FROM outbox`).Scan(&backlog); err != nil {
-			return false
-		}
-		return backlog == 0
-	})
 }
 
 // list returns the reviews of a status.

@@ -29,7 +29,7 @@ func TestAutoApproveWhenFinalAndPaid_PC6(t *testing.T) {
 	if env.CorrelationID != w.CorrelationID {
 		t.Errorf("approval not correlated with the application")
 	}
-	settle(t, p)
+	p.Settle("validation-reviews", wait)
 	if n := len(list(t, p, "pending")); n != 0 {
 		t.Errorf("%d reviews left pending", n)
 	}
@@ -48,7 +48,7 @@ func TestReviewQueuedWithEvidence_PC6_OP1(t *testing.T) {
 	a := application("984940947", "taro@example.co.jp")
 	p.Publish(final(p, a), "")
 	id := reviewOf(t, p, a.ID)
-	settle(t, p)
+	p.Settle("validation-reviews", wait)
 	if n := len(list(t, p, "pending")); n != 0 {
 		t.Fatalf("unpaid review is in the queue")
 	}
@@ -80,7 +80,7 @@ func TestReviewQueuedWithEvidence_PC6_OP1(t *testing.T) {
 	if ev.PreviousApprovals == nil || len(ev.PreviousApprovals) != 0 {
 		t.Errorf("previous approvals = %v, want an empty list", ev.PreviousApprovals)
 	}
-	settle(t, p)
+	p.Settle("validation-reviews", wait)
 	if n := len(eventsOf(p, events.TypeReviewApproved, a.ID)); n != 0 {
 		t.Errorf("approved without an operator")
 	}
@@ -127,7 +127,7 @@ func TestOperatorApprovesAndHistoryIsEvidence_OP1_PC6(t *testing.T) {
 	if h := pendingReview(t, p, other.ID).Evidence.PreviousApprovals; len(h) != 0 {
 		t.Errorf("another organization's history leaked: %+v", h)
 	}
-	settle(t, p)
+	p.Settle("validation-reviews", wait)
 	if n := len(eventsOf(p, events.TypeReviewApproved, first.ID)); n != 1 {
 		t.Errorf("ReviewApproved %d times", n)
 	}
@@ -157,7 +157,7 @@ func TestOperatorRejectsWithReason_OP1(t *testing.T) {
 	if n := len(list(t, p, "pending")); n != 0 {
 		t.Errorf("rejected review still pending")
 	}
-	settle(t, p)
+	p.Settle("validation-reviews", wait)
 	if n := len(eventsOf(p, events.TypeReviewApproved, a.ID)); n != 0 {
 		t.Errorf("rejected review was approved")
 	}
@@ -209,7 +209,7 @@ func TestReviewRequestProblems_OP1(t *testing.T) {
 	if r := ops(t, p, "POST", base+"/reject", map[string]string{"reason": strings.Repeat("理", 1000)}); r.Status != 200 {
 		t.Errorf("1000-character reason: %d %s", r.Status, r.Body)
 	}
-	settle(t, p)
+	p.Settle("validation-reviews", wait)
 	if n := len(p.Events(events.TypeReviewRejected)); n != 1 {
 		t.Errorf("%d rejections published, want only the valid one", n)
 	}
@@ -223,7 +223,7 @@ func TestPaymentBeforeFinalAcceptance_PC6(t *testing.T) {
 	a := application("984940947", "taro@example.co.jp")
 	p.Publish(paid(a), "")
 	id := reviewOf(t, p, a.ID)
-	settle(t, p)
+	p.Settle("validation-reviews", wait)
 	r := ops(t, p, "GET", "/ops/v1/reviews/"+id, nil)
 	var waiting api.Review
 	r.JSON(t, &waiting)
@@ -244,14 +244,14 @@ func TestRedeliveryHasNoSecondEffect_EV2_PC6(t *testing.T) {
 	p := start(t, true)
 	a := application("984940947", "taro@example.co.jp")
 	w := p.Publish(final(p, a), "")
-	publishAgain(t, p, w)
+	p.PublishAgain(w)
 	pay := p.Publish(paid(a), "")
-	publishAgain(t, p, pay)
+	p.PublishAgain(pay)
 	// A second, distinct payment event for the same application does not
 	// approve again either.
 	p.Publish(paid(a), "")
 	p.WaitEvent(events.TypeReviewApproved, a.ID, wait)
-	settle(t, p)
+	p.Settle("validation-reviews", wait)
 	if n := len(eventsOf(p, events.TypeReviewApproved, a.ID)); n != 1 {
 		t.Errorf("ReviewApproved %d times", n)
 	}

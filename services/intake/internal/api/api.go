@@ -4,6 +4,7 @@
 package api
 
 import (
+	"context"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -255,31 +256,24 @@ func (a *API) prefill(w http.ResponseWriter, r *http.Request) {
 	httpx.WriteJSON(w, http.StatusOK, p)
 }
 
-func (a *API) renew(w http.ResponseWriter, r *http.Request) {
-	who, id, ok := a.session(w, r)
-	if !ok {
-		return
-	}
-	var body form.Renewal
-	if p := httpx.DecodeJSON(w, r, &body, httpx.MaxBody); p != nil {
-		httpx.WriteProblem(w, r, p)
-		return
-	}
-	acc, err := a.Apps.Renew(r.Context(), id, who, body)
-	a.accepted(w, r, acc, err)
-}
+func (a *API) renew(w http.ResponseWriter, r *http.Request) { followUp(a, w, r, a.Apps.Renew) }
 
-func (a *API) reissue(w http.ResponseWriter, r *http.Request) {
+func (a *API) reissue(w http.ResponseWriter, r *http.Request) { followUp(a, w, r, a.Apps.Reissue) }
+
+// followUp serves a renewal or reissue: session first, then the body of
+// type B, then the use case.
+func followUp[B any](a *API, w http.ResponseWriter, r *http.Request,
+	run func(context.Context, uuid.UUID, applications.Principal, B) (applications.Accepted, error)) {
 	who, id, ok := a.session(w, r)
 	if !ok {
 		return
 	}
-	var body form.Reissue
+	var body B
 	if p := httpx.DecodeJSON(w, r, &body, httpx.MaxBody); p != nil {
 		httpx.WriteProblem(w, r, p)
 		return
 	}
-	acc, err := a.Apps.Reissue(r.Context(), id, who, body)
+	acc, err := run(r.Context(), id, who, body)
 	a.accepted(w, r, acc, err)
 }
 

@@ -175,18 +175,8 @@ func (s *Service) onCertificateIssued(ctx context.Context, tx pgx.Tx, env events
 	if err != nil {
 		return err
 	}
-	certID, err := uuid.Parse(ev.CertificateID)
-	if err != nil {
-		return bus.Permanent(err)
-	}
-	return s.withApplication(ctx, tx, env, ev.ApplicationID, func(app *store.Application) error {
-		app.Status = advance(app.Status, StatusIssued)
-		app.CertificateID = &certID
-		notAfter := ev.NotAfter
-		return store.UpsertCertificate(ctx, tx, store.Certificate{
-			ID: certID, ApplicationID: app.ID, ApplicantID: app.ApplicantID, Status: "issued", NotAfter: &notAfter,
-		})
-	})
+	notAfter := ev.NotAfter
+	return s.recordIssued(ctx, tx, env, ev.ApplicationID, ev.CertificateID, store.Certificate{NotAfter: &notAfter})
 }
 
 func (s *Service) onCertificateRetrieved(ctx context.Context, tx pgx.Tx, env events.Envelope) error {
@@ -194,16 +184,22 @@ func (s *Service) onCertificateRetrieved(ctx context.Context, tx pgx.Tx, env eve
 	if err != nil {
 		return err
 	}
-	certID, err := uuid.Parse(ev.CertificateID)
+	at := ev.RetrievedAt
+	return s.recordIssued(ctx, tx, env, ev.ApplicationID, ev.CertificateID, store.Certificate{RetrievedAt: &at})
+}
+
+// recordIssued marks the application issued and records what the event
+// says of its certificate (cert carries the event's own facts).
+func (s *Service) recordIssued(ctx context.Context, tx pgx.Tx, env events.Envelope, applicationID, certificateID string, cert store.Certificate) error {
+	certID, err := uuid.Parse(certificateID)
 	if err != nil {
 		return bus.Permanent(err)
 	}
-	return s.withApplication(ctx, tx, env, ev.ApplicationID, func(app *store.Application) error {
+	return s.withApplication(ctx, tx, env, applicationID, func(app *store.Application) error {
 		app.Status = advance(app.Status, StatusIssued)
-		at := ev.RetrievedAt
-		return store.UpsertCertificate(ctx, tx, store.Certificate{
-			ID: certID, ApplicationID: app.ID, ApplicantID: app.ApplicantID, Status: "issued", RetrievedAt: &at,
-		})
+		app.CertificateID = &certID
+		cert.ID, cert.ApplicationID, cert.ApplicantID, cert.Status = certID, app.ID, app.ApplicantID, "issued"
+		return store.UpsertCertificate(ctx, tx, cert)
 	})
 }
 
