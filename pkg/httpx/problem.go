@@ -85,18 +85,19 @@ func WriteProblem(w http.ResponseWriter, r *http.Request, p *Problem) {
 	_ = json.NewEncoder(w).Encode(p)
 }
 
-// WriteError writes err: a *Problem as itself, anything else as a 500
-// that says nothing of the cause (which is logged instead).
+// WriteError writes err as its problem document (FromError). A 500's
+// cause is logged, never shown; a 503's cause is logged at warn.
 func WriteError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
-	var p *Problem
-	if errors.As(err, &p) {
-		WriteProblem(w, r, p)
-		return
-	}
+	p, ok := FromError(err)
 	if log != nil {
-		log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+		switch {
+		case !ok:
+			log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+		case p.Status == http.StatusServiceUnavailable:
+			log.Warn("request unavailable", "method", r.Method, "path", r.URL.Path, "err", err)
+		}
 	}
-	WriteProblem(w, r, NewProblem(http.StatusInternalServerError, "internal", "Internal error", ""))
+	WriteProblem(w, r, p)
 }
 
 // WriteJSON writes v with status.
