@@ -65,7 +65,12 @@ type Deps struct {
 	Registry prometheus.Registerer
 	Bus      *bus.Bus
 	Timers   *timer.Worker
-	Ops      *opsauth.Tokens
+	// Ops checks ops tokens; every request it lets through is recorded in
+	// the service's audit log (OP-4, SE-5).
+	Ops *opsauth.Tokens
+	// OpsQueries are the fan-out ops queries the service answers (audit
+	// log, …): see FanOut.
+	OpsQueries *OpsQueries
 }
 
 // Unit is one running service.
@@ -73,6 +78,7 @@ type Unit struct {
 	Deps    *Deps
 	Service Service
 	relay   *bus.Relay
+	opsSub  *nats.Subscription
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
 }
@@ -99,10 +105,12 @@ func Build(ctx context.Context, def Definition, sh Shared) (*Unit, error) {
 	metrics := bus.NewMetrics(reg)
 	d := &Deps{
 		Name: def.Name, Config: sh.Config, Pool: pool, NC: sh.NC, JS: sh.JS, Clock: sh.Clock,
-		Log: log, Registry: reg, Ops: sh.Ops,
+		Log: log, Registry: reg, OpsQueries: &OpsQueries{},
 		Bus:    &bus.Bus{Service: def.Name, Pool: pool, NC: sh.NC, JS: sh.JS, Log: log, Metrics: metrics},
 		Timers: &timer.Worker{Pool: pool, Clock: sh.Clock, Log: log},
 	}
+	d.Ops = sh.Ops.WithRecorder(auditOpsRequest(pool, sh.Clock, log))
+	auditQueries(d)
 	svc, err := def.New(d)
 	if err != nil {
 		pool.Close()
@@ -120,9 +128,14 @@ func (u *Unit) Start(ctx context.Context) error {
 	ctx, u.cancel = context.WithCancel(ctx)
 	// The service registers its timer handlers first: a timer that fell
 	// due while the process was down must find its handler.
-	if err := u.Service.Start(ctx); err != nil {
+	err := u.Service.Start(ctx)
+	if err != nil {
 		u.cancel()
 		return fmt.Errorf("%s: start: %w", u.Deps.Name, err)
+	}
+	if u.opsSub, err = serveOps(ctx, u.Deps); err != nil {
+		u.cancel()
+		return fmt.Errorf("%s: ops queries: %w", u.Deps.Name, err)
 	}
 	u.wg.Add(2)
 	go func() { defer u.wg.Done(); _ = u.relay.Run(ctx) }()
@@ -137,6 +150,9 @@ func (u *Unit) Relay() *bus.Relay { return u.relay }
 // handlers, stop timers, publish what is left in the outbox, close.
 func (u *Unit) Stop(ctx context.Context) error {
 	err := u.Deps.Bus.Stop(ctx)
+	if u.opsSub != nil {
+		_ = u.opsSub.Unsubscribe()
+	}
 	if u.cancel != nil {
 		u.cancel()
 	}

@@ -118,6 +118,7 @@ func run(def Definition) error {
 	}
 	r := NewRouter(log, reg, u)
 	DeadLetterRoutes(r, js, ops, log)
+	AuditRoutes(r, nc, js, ops, log)
 	srv := &http.Server{Addr: cfg.HTTPAddr, Handler: r, ReadHeaderTimeout: 10 * time.Second}
 	return Serve(ctx, srv, log, u)
 }

@@ -31,7 +31,22 @@ type entry struct {
 }
 
 // Tokens is the set of accepted ops tokens. Only their hashes are kept.
-type Tokens struct{ entries []entry }
+type Tokens struct {
+	entries []entry
+	record  Recorder
+}
+
+// Recorder is told of every request a token was checked for, after it
+// was answered: the audit log of the service that served it (OP-4, SE-5).
+// actor is empty when no valid token was shown.
+type Recorder func(r *http.Request, actor string, status int)
+
+// WithRecorder is t, with every request also given to rec.
+func (t *Tokens) WithRecorder(rec Recorder) *Tokens {
+	c := *t
+	c.record = rec
+	return &c
+}
 
 // Parse reads the OPS_TOKENS format.
 func Parse(spec string) (*Tokens, error) {
@@ -68,28 +83,71 @@ func Actor(ctx context.Context) string {
 }
 
 // Require lets through requests bearing a token with role (or admin).
+// The request is recorded (WithRecorder) before its answer leaves, so a
+// client that has its answer finds the record.
 func (t *Tokens) Require(role string) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-			if !ok || tok == "" {
-				w.Header().Set("WWW-Authenticate", `Bearer realm="ops"`)
-				httpx.WriteProblem(w, r, httpx.Unauthorized("an ops bearer token is required"))
+			if t.record == nil {
+				t.serve(w, r, role, next, func(string) {})
 				return
 			}
-			h := sha256.Sum256([]byte(tok))
-			for _, e := range t.entries {
-				if subtle.ConstantTimeCompare(h[:], e.hash[:]) == 1 {
-					if !slices.Contains(e.roles, role) && !slices.Contains(e.roles, Admin) {
-						httpx.WriteProblem(w, r, httpx.Forbidden("this token lacks the "+role+" role"))
-						return
-					}
-					next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), actorKey{}, e.actor)))
-					return
-				}
-			}
-			w.Header().Set("WWW-Authenticate", `Bearer realm="ops"`)
-			httpx.WriteProblem(w, r, httpx.Unauthorized("unknown ops token"))
+			sw := &statusWriter{ResponseWriter: w}
+			sw.before = func(status int) { t.record(r, sw.actor, status) }
+			t.serve(sw, r, role, next, func(a string) { sw.actor = a })
+			sw.flush(http.StatusOK)
 		})
 	}
 }
+
+func (t *Tokens) serve(w http.ResponseWriter, r *http.Request, role string, next http.Handler, identified func(actor string)) {
+	tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if !ok || tok == "" {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="ops"`)
+		httpx.WriteProblem(w, r, httpx.Unauthorized("an ops bearer token is required"))
+		return
+	}
+	h := sha256.Sum256([]byte(tok))
+	for _, e := range t.entries {
+		if subtle.ConstantTimeCompare(h[:], e.hash[:]) == 1 {
+			identified(e.actor)
+			if !slices.Contains(e.roles, role) && !slices.Contains(e.roles, Admin) {
+				httpx.WriteProblem(w, r, httpx.Forbidden("this token lacks the "+role+" role"))
+				return
+			}
+			next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), actorKey{}, e.actor)))
+			return
+		}
+	}
+	w.Header().Set("WWW-Authenticate", `Bearer realm="ops"`)
+	httpx.WriteProblem(w, r, httpx.Unauthorized("unknown ops token"))
+}
+
+// statusWriter calls before once, with the status, just before the
+// answer's header is written.
+type statusWriter struct {
+	http.ResponseWriter
+	before func(status int)
+	actor  string // set once the token is known
+	done   bool
+}
+
+func (s *statusWriter) flush(status int) {
+	if !s.done {
+		s.done = true
+		s.before(status)
+	}
+}
+
+func (s *statusWriter) WriteHeader(code int) {
+	s.flush(code)
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusWriter) Write(b []byte) (int, error) {
+	s.flush(http.StatusOK)
+	return s.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController reach the real writer.
+func (s *statusWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }

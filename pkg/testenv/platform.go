@@ -105,7 +105,10 @@ func Start(t testing.TB, opts Options, defs ...app.Definition) *Platform {
 		}
 		p.Units = append(p.Units, u)
 	}
-	p.Server = httptest.NewServer(app.NewRouter(p.Log, reg, p.Units...))
+	r := app.NewRouter(p.Log, reg, p.Units...)
+	app.DeadLetterRoutes(r, p.JS, ops, p.Log)
+	app.AuditRoutes(r, p.NC, p.JS, ops, p.Log)
+	p.Server = httptest.NewServer(r)
 	t.Cleanup(p.Stop)
 	return p
 }

@@ -141,6 +141,7 @@ func StartWithClock(ctx context.Context, cfg app.Config, log *slog.Logger, clk c
 	p.Config = cfg
 	r := app.NewRouter(log, reg, p.Units...)
 	app.DeadLetterRoutes(r, jsc, ops, log)
+	app.AuditRoutes(r, nc, jsc, ops, log)
 	if c, ok := p.Clock.(*clock.Offset); ok && cfg.ClockControl {
 		r.Post("/dev/v1/clock", clockHandler(c, p.Units, log))
 		r.Get("/dev/v1/clock", func(w http.ResponseWriter, _ *http.Request) {
