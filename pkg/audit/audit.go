@@ -115,7 +115,7 @@ func hash(seq int64, at time.Time, actor, action, subject string, details, prev 
 
 // Filter selects entries for List.
 type Filter struct {
-	Action  string    // exact action, or a prefix ending in "." ("review.")
+	Action  string // exact action, or a prefix ending in "." ("review.")
 	Actor   string
 	Subject string
 	Since   time.Time // at >= Since
