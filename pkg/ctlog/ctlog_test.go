@@ -100,10 +100,16 @@ func TestPrecertSCTVerifiesIS9(t *testing.T) {
 		t.Fatal("an SCT verified under another log's key")
 	}
 
-	// A failing log answers its status and issues nothing.
+	// A failing log answers its status and issues nothing (the client
+	// retries a 503 until its context ends).
 	log.SetFailing(http.StatusServiceUnavailable)
-	if _, err := lc.AddPreChain(context.Background(), []ct.ASN1Cert{{Data: preDER}, {Data: caDER}}); err == nil {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if _, err := lc.AddPreChain(ctx, []ct.ASN1Cert{{Data: preDER}, {Data: caDER}}); err == nil {
 		t.Fatal("failing log issued an SCT")
+	}
+	if log.Submissions() != 1 {
+		t.Fatalf("submissions %d", log.Submissions())
 	}
 	// A certificate is not a precertificate.
 	log.SetFailing(0)
