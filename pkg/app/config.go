@@ -41,6 +41,13 @@ type Config struct {
 	NatsReplicas int `env:"NATS_REPLICAS" envDefault:"1"`
 	// LogLevel is debug, info, warn or error.
 	LogLevel string `env:"LOG_LEVEL" envDefault:"info"`
+
+	// DevMode is set by the all-in-one runner only, never from the
+	// environment: it allows the development conveniences of SE-10 that a
+	// service cannot provide for itself (the issuer's throwaway CA). A
+	// service binary (app.Main) never has it, so a missing CA, SMTP server
+	// or secret stops its start instead.
+	DevMode bool `env:"-"`
 }
 
 // LoadConfig parses the environment.
@@ -74,6 +81,7 @@ func (c Config) LogValue() slog.Value {
 		slog.Duration("product_term_client", c.TermClient),
 		slog.Duration("product_term_server", c.TermServer),
 		slog.String("public_url", c.PublicURL),
+		slog.Bool("dev_mode", c.DevMode),
 	)
 }
 

@@ -5,13 +5,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/certlife/platform/services/billing/internal/coupon"
+	"github.com/certlife/platform/services/billing/internal/api"
 )
 
 type importResult struct {
-	BatchID  string             `json:"batch_id"`
-	Imported int                `json:"imported"`
-	Rejected []coupon.Rejection `json:"rejected"`
+	BatchID  string          `json:"batch_id"`
+	Imported int             `json:"imported"`
+	Rejected []api.Rejection `json:"rejected"`
 }
 
 // BI-1: good lines are imported in one batch even when other lines are
@@ -127,21 +127,5 @@ func TestImportBadFilesAreProblems_BI1_SE4(t *testing.T) {
 	}
 	if n := count(t, p, `SELECT count(*) FROM coupon_batches`); n != 1 {
 		t.Errorf("batches = %d, want only the good one", n)
-	}
-}
-
-func TestParseExpiry_BI1(t *testing.T) {
-	got, err := coupon.ParseExpiry("2026-04-01")
-	if err != nil || !got.Equal(time.Date(2026, 4, 1, 15, 0, 0, 0, time.UTC)) {
-		t.Errorf("date: %v %v, want the end of 2026-04-01 JST = 15:00 UTC", got, err)
-	}
-	got, err = coupon.ParseExpiry("2026-04-01T10:00:00+09:00")
-	if err != nil || !got.Equal(time.Date(2026, 4, 1, 1, 0, 0, 0, time.UTC)) {
-		t.Errorf("rfc3339: %v %v", got, err)
-	}
-	for _, bad := range []string{"", "2026-13-01", "2026-04-01 10:00", "1743465600"} {
-		if _, err := coupon.ParseExpiry(bad); err == nil {
-			t.Errorf("%q accepted", bad)
-		}
 	}
 }

@@ -14,7 +14,7 @@ import (
 	"github.com/certlife/platform/pkg/db"
 	"github.com/certlife/platform/pkg/events"
 	"github.com/certlife/platform/pkg/testenv"
-	"github.com/certlife/platform/services/billing/internal/coupon"
+	"github.com/certlife/platform/services/billing/internal/domain"
 )
 
 // PC-2: the instant check answers ok or the reason a coupon is unusable;
@@ -27,9 +27,9 @@ func TestCouponCheckReasons_PC2(t *testing.T) {
 
 	for _, c := range []struct{ number, product, want string }{
 		{fresh, "client", ""},
-		{fresh, "server", coupon.ReasonWrongProduct},
-		{newCoupon(), "client", coupon.ReasonUnknown},
-		{"not-a-coupon", "client", coupon.ReasonUnknown},
+		{fresh, "server", domain.ReasonWrongProduct},
+		{newCoupon(), "client", domain.ReasonUnknown},
+		{"not-a-coupon", "client", domain.ReasonUnknown},
 		{" " + fresh + " ", "client", ""},
 	} {
 		got := check(t, p, c.number, c.product)
@@ -42,12 +42,12 @@ func TestCouponCheckReasons_PC2(t *testing.T) {
 	a := application(held, "server")
 	p.Publish(provisional(p, a), "")
 	p.WaitEvent(events.TypeCouponReserved, a.ID, wait)
-	if got := check(t, p, held, "server"); got.OK || got.Reason != coupon.ReasonUsed {
+	if got := check(t, p, held, "server"); got.OK || got.Reason != domain.ReasonUsed {
 		t.Errorf("reserved coupon: %+v, want used", got)
 	}
 	p.Publish(closed(p, a), "")
 	p.WaitEvent(events.TypePaymentConfirmed, a.ID, wait)
-	if got := check(t, p, held, "server"); got.OK || got.Reason != coupon.ReasonUsed {
+	if got := check(t, p, held, "server"); got.OK || got.Reason != domain.ReasonUsed {
 		t.Errorf("consumed coupon: %+v, want used", got)
 	}
 
@@ -56,7 +56,7 @@ func TestCouponCheckReasons_PC2(t *testing.T) {
 		t.Fatalf("coupon expiring in an hour: %+v", got)
 	}
 	p.Advance(time.Hour)
-	if got := check(t, p, soon, "client"); got.OK || got.Reason != coupon.ReasonExpired {
+	if got := check(t, p, soon, "client"); got.OK || got.Reason != domain.ReasonExpired {
 		t.Errorf("after its expiry: %+v, want expired", got)
 	}
 }
@@ -135,9 +135,9 @@ func TestUnreservableCouponsAreRejected_PC2(t *testing.T) {
 	mustImport(t, p, serverOnly+",server,"+rfc(p, 24*time.Hour), soon+",client,"+rfc(p, time.Hour))
 	p.Advance(2 * time.Hour)
 	for _, c := range []struct{ number, reason string }{
-		{newCoupon(), coupon.ReasonUnknown},
-		{serverOnly, coupon.ReasonWrongProduct},
-		{soon, coupon.ReasonExpired},
+		{newCoupon(), domain.ReasonUnknown},
+		{serverOnly, domain.ReasonWrongProduct},
+		{soon, domain.ReasonExpired},
 	} {
 		a := application(c.number, "client")
 		p.Publish(provisional(p, a), "")
@@ -185,7 +185,7 @@ func TestCouponConsumedOnceUnderConcurrency_PC2(t *testing.T) {
 		loser = a
 	}
 	rej := eventsOf(p, events.TypeCouponRejected, loser.ID)
-	if len(rej) != 1 || decode[events.CouponRejected](t, rej[0]).Reason != coupon.ReasonUsed {
+	if len(rej) != 1 || decode[events.CouponRejected](t, rej[0]).Reason != domain.ReasonUsed {
 		t.Errorf("loser's rejection = %v, want one CouponRejected{used}", rej)
 	}
 }
@@ -209,12 +209,12 @@ func TestCouponClaimRaceHasOneWinner_PC2(t *testing.T) {
 		a := application(number, "client")
 		var env events.Envelope
 		var err error
-		handle := svc.handlers.Provisional
+		handle := svc.app.Provisional
 		if i%2 == 0 {
 			env, err = events.New(provisional(p, a), p.Clock.Now(), "")
 		} else {
 			env, err = events.New(closed(p, a), p.Clock.Now(), "")
-			handle = svc.handlers.WindowClosed
+			handle = svc.app.WindowClosed
 		}
 		if err != nil {
 			t.Fatal(err)
@@ -263,7 +263,7 @@ func TestOutOfOrderDelivery_PC2_EV2(t *testing.T) {
 	if n := len(eventsOf(p, events.TypeCouponReserved, a.ID)); n != 0 {
 		t.Errorf("late provisional event reserved again")
 	}
-	if got := check(t, p, c1, "client"); got.Reason != coupon.ReasonUsed {
+	if got := check(t, p, c1, "client"); got.Reason != domain.ReasonUsed {
 		t.Errorf("coupon after out-of-order consumption: %+v", got)
 	}
 
@@ -288,7 +288,7 @@ func TestOutOfOrderDelivery_PC2_EV2(t *testing.T) {
 	p.WaitEvent(events.TypeCouponReserved, holder.ID, wait)
 	p.Publish(closed(p, late), "")
 	rej := decode[events.CouponRejected](t, p.WaitEvent(events.TypeCouponRejected, late.ID, wait))
-	if rej.Reason != coupon.ReasonUsed {
+	if rej.Reason != domain.ReasonUsed {
 		t.Errorf("rejected for %q, want used", rej.Reason)
 	}
 	p.Publish(provisional(p, late), "")

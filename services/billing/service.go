@@ -3,14 +3,13 @@
 // "billing-coupons" consumer reserves, consumes and releases them as an
 // application moves through provisional acceptance, final acceptance or
 // cancellation. Invoices, payment webhooks and bank transfers come later.
+// See README.md; this file is wiring only.
 package billing
 
 import (
 	"context"
 	"embed"
 	"errors"
-	"strings"
-	"time"
 
 	"github.com/go-chi/chi/v5"
 
@@ -19,10 +18,7 @@ import (
 	"github.com/certlife/platform/pkg/opsauth"
 	"github.com/certlife/platform/pkg/rpc"
 	"github.com/certlife/platform/services/billing/internal/api"
-	"github.com/certlife/platform/services/billing/internal/coupon"
-	"github.com/certlife/platform/services/billing/internal/metrics"
-	"github.com/certlife/platform/services/billing/internal/reservation"
-	"github.com/certlife/platform/services/billing/internal/store"
+	billingapp "github.com/certlife/platform/services/billing/internal/app"
 )
 
 //go:embed migrations/*.sql
@@ -33,21 +29,24 @@ var Definition = app.Definition{Name: "billing", Migrations: app.Migrations(migr
 
 // Service is billing, built from its dependencies.
 type Service struct {
-	d        *app.Deps
-	api      *api.API
-	handlers *reservation.Handlers
-	metrics  *metrics.Metrics
+	d   *app.Deps
+	app *billingapp.App
+	api *api.API
 }
 
-// New builds the service.
+// New builds the service. It refuses to start without WEBHOOK_SECRET
+// (SE-10): payment webhooks are verified with it (SPEC §7.1), and a
+// process that cannot verify them must not look healthy. The all-in-one
+// runner generates one.
 func New(d *app.Deps) (app.Service, error) {
-	m := metrics.New(d.Registry)
-	return &Service{
-		d:        d,
-		metrics:  m,
-		api:      &api.API{Pool: d.Pool, Clock: d.Clock, Log: d.Log, Metrics: m},
-		handlers: &reservation.Handlers{Clock: d.Clock, CancelWindow: d.Config.CancelWindow, Metrics: m, Log: d.Log},
-	}, nil
+	if d.Config.WebhookSecret == "" {
+		return nil, errors.New("WEBHOOK_SECRET is not set: billing needs the secret that signs payment webhooks")
+	}
+	a := &billingapp.App{
+		Pool: d.Pool, Clock: d.Clock, CancelWindow: d.Config.CancelWindow,
+		Metrics: billingapp.NewMetrics(d.Registry), Log: d.Log,
+	}
+	return &Service{d: d, app: a, api: &api.API{App: a, Log: d.Log}}, nil
 }
 
 // Routes mounts the ops coupon import (role billing).
@@ -57,7 +56,7 @@ func (s *Service) Routes(r chi.Router) {
 
 // Start serves the coupon check and starts the coupon consumer.
 func (s *Service) Start(ctx context.Context) error {
-	sub, err := rpc.Serve(s.d.NC, events.RPCCouponCheck, s.d.Log, s.CheckCoupon)
+	sub, err := rpc.Serve(s.d.NC, events.RPCCouponCheck, s.d.Log, s.app.CheckCoupon)
 	if err != nil {
 		return err
 	}
@@ -65,41 +64,5 @@ func (s *Service) Start(ctx context.Context) error {
 		<-ctx.Done()
 		_ = sub.Drain()
 	}()
-	return s.d.Bus.Start(ctx, s.handlers.Consumer())
-}
-
-// CheckCoupon answers whether a coupon is usable now for a product (PC-2):
-// intake asks at submission so that a bad coupon is a 422, not a later
-// e-mail. Used means reserved or consumed by any application.
-func (s *Service) CheckCoupon(ctx context.Context, req events.CouponCheckRequest) (events.CouponCheckResponse, error) {
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	resp, err := s.check(ctx, req)
-	if err != nil {
-		return resp, err // logged by rpc.Serve, answered as an RPC error
-	}
-	result := resp.Reason
-	if resp.OK {
-		result = "ok"
-	}
-	s.metrics.Checks.WithLabelValues(result).Inc()
-	return resp, nil
-}
-
-func (s *Service) check(ctx context.Context, req events.CouponCheckRequest) (events.CouponCheckResponse, error) {
-	number := strings.TrimSpace(req.Coupon)
-	if !coupon.ValidNumber(number) {
-		return events.CouponCheckResponse{Reason: coupon.ReasonUnknown}, nil
-	}
-	c, err := store.Coupon(ctx, s.d.Pool, number)
-	if errors.Is(err, store.ErrNotFound) {
-		return events.CouponCheckResponse{Reason: coupon.ReasonUnknown}, nil
-	}
-	if err != nil {
-		return events.CouponCheckResponse{}, err
-	}
-	if reason := c.Unusable(req.Product, s.d.Clock.Now()); reason != "" {
-		return events.CouponCheckResponse{Reason: reason}, nil
-	}
-	return events.CouponCheckResponse{OK: true}, nil
+	return s.d.Bus.Start(ctx, s.app.Consumer())
 }

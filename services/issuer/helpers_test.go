@@ -35,12 +35,18 @@ type env struct {
 	sessions map[string]string // token -> applicant ID
 }
 
-// start runs the issuer on fresh Postgres and NATS. The session
+// start runs the issuer on fresh Postgres and NATS, in dev mode so that
+// it makes its throwaway CA under the test's DATA_DIR. The session
 // introspection that intake serves is answered here, over the same NATS,
 // from the tokens the test hands out.
 func start(t *testing.T, cfg func(*app.Config)) *env {
 	t.Helper()
-	p := testenv.Start(t, testenv.Options{Config: cfg}, issuer.Definition)
+	p := testenv.Start(t, testenv.Options{Config: func(c *app.Config) {
+		c.DevMode = true
+		if cfg != nil {
+			cfg(c)
+		}
+	}}, issuer.Definition)
 	e := &env{Platform: p, t: t, sessions: map[string]string{}}
 	sub, err := rpc.Serve(p.NC, events.RPCSessionIntrospect, p.Log,
 		func(_ context.Context, req events.SessionIntrospectRequest) (events.SessionIntrospectResponse, error) {

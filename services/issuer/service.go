@@ -7,8 +7,13 @@ import (
 	"context"
 	"embed"
 	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/go-chi/chi/v5"
 
@@ -51,15 +56,22 @@ type Service struct {
 	api *api.Handler
 }
 
-// New loads (or, in dev, creates) the CA from CA_DIR, default
-// $DATA_DIR/ca. A key file readable by group or others stops the start (SE-2).
+// New loads the CA from CA_DIR. Only the all-in-one's dev mode may leave
+// CA_DIR unset (then $DATA_DIR/ca) and have a throwaway CA created there;
+// a service binary without its CA files refuses to start (SE-10). A key
+// file readable by group or others stops the start (SE-2).
 func New(d *app.Deps) (app.Service, error) {
 	if d.Config.TermClient <= 0 {
 		return nil, errors.New("PRODUCT_TERM_CLIENT must be positive")
 	}
 	dir := d.Config.CADir
-	if dir == "" {
+	if dir == "" && d.Config.DevMode {
 		dir = filepath.Join(d.Config.DataDir, "ca")
+	}
+	if !d.Config.DevMode {
+		if err := requireCAFiles(dir); err != nil {
+			return nil, err
+		}
 	}
 	h, err := ca.Open(dir, d.Clock.Now(), d.Log)
 	if err != nil {
@@ -75,6 +87,42 @@ func New(d *app.Deps) (app.Service, error) {
 		Metrics: issuance.NewMetrics(d.Registry),
 	}
 	return &Service{d: d, svc: svc, api: &api.Handler{Svc: svc, NC: d.NC, Ops: d.Ops, Log: d.Log}}, nil
+}
+
+// caFiles are what a CA directory must hold for a service binary: the
+// root and issuing certificates, the issuing key (the root key stays
+// offline) and the data key that seals PKCS#12 files at rest — which
+// every replica must share, so it is provisioned, never generated.
+var caFiles = []string{ca.RootName + ".pem", ca.IssuingName + ".pem", ca.IssuingName + ".key", "data.key"}
+
+// requireCAFiles refuses a missing CA_DIR, or one that lacks any CA file,
+// naming what is missing: outside dev mode nothing is created.
+func requireCAFiles(dir string) error {
+	if dir == "" {
+		return fmt.Errorf("CA_DIR is not set: the issuer needs a directory with its CA files (%s); only the all-in-one runner creates a throwaway dev CA",
+			strings.Join(caFiles, ", "))
+	}
+	var missing []string
+	for _, f := range caFiles {
+		if _, err := os.Stat(filepath.Join(dir, f)); errors.Is(err, fs.ErrNotExist) {
+			missing = append(missing, f)
+		} else if err != nil {
+			return fmt.Errorf("CA_DIR %s: %w", dir, err)
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("CA_DIR %s lacks %s; only the all-in-one runner creates a throwaway dev CA",
+			dir, strings.Join(missing, ", "))
+	}
+	return nil
+}
+
+// PrepareDevCA creates a throwaway dev CA in dir unless one is there — what
+// the all-in-one does in dev mode — for dev tooling that then starts
+// issuer binaries on it (split mode). Never for production.
+func PrepareDevCA(dir string, now time.Time, log *slog.Logger) error {
+	_, err := ca.Open(dir, now, log)
+	return err
 }
 
 // Routes mounts the issuer's routes.

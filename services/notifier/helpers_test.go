@@ -36,20 +36,16 @@ type startOpts struct {
 	smtp    *testenv.SMTP
 	keyPath string
 	reuse   *harness // restart on the same database, NATS and clock
-	noSMTP  bool
 }
 
 func start(t *testing.T, o startOpts) *harness {
 	t.Helper()
 	h := &harness{SMTP: o.smtp, KeyPath: o.keyPath}
-	if h.SMTP == nil && !o.noSMTP {
+	if h.SMTP == nil {
 		h.SMTP = testenv.StartSMTP(t)
 	}
 	opts := testenv.Options{Config: func(c *app.Config) {
-		c.SMTPAddr = ""
-		if h.SMTP != nil {
-			c.SMTPAddr = h.SMTP.Addr
-		}
+		c.SMTPAddr = h.SMTP.Addr
 		if h.KeyPath == "" {
 			// The key the test seals codes to, in the test's data dir.
 			h.KeyPath = filepath.Join(c.DataDir, "notifier-test.key")

@@ -13,7 +13,7 @@ import (
 	"github.com/certlife/platform/pkg/events"
 	"github.com/certlife/platform/pkg/seal"
 	"github.com/certlife/platform/pkg/testenv"
-	"github.com/certlife/platform/services/notifier/internal/notice"
+	"github.com/certlife/platform/services/notifier/internal/domain"
 )
 
 // NO-1: the same event published twice (two envelopes, as a replaying
@@ -32,7 +32,7 @@ func TestEventPublishedTwiceSendsOneMail_NO1(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	wantID := notice.MessageID(to, notice.ReasonApplicationProvisional, appID)
+	wantID := domain.MessageID(to, domain.ReasonApplicationProvisional, appID)
 	if sent.MessageID != wantID {
 		t.Fatalf("NotificationSent message_id %q, want %q", sent.MessageID, wantID)
 	}
@@ -72,7 +72,7 @@ func TestSMTPFailureRetriedWithBackoff_NO1(t *testing.T) {
 
 	var d delivery
 	testenv.Eventually(t, 10*time.Second, "the first, failed attempt", func() bool {
-		ds := h.deliveries(t, to, notice.ReasonApplicationCancelled)
+		ds := h.deliveries(t, to, domain.ReasonApplicationCancelled)
 		if len(ds) == 1 {
 			d = ds[0]
 		}
@@ -199,12 +199,12 @@ func TestDeliveryLogNamesReasonAndCause_NO4(t *testing.T) {
 		Recipient: events.Recipient{Email: to, Language: "ja"}}, "")
 	h.waitHandled(t, "notifier-mail", later)
 
-	ds := h.deliveries(t, to, notice.ReasonApplicationRejected)
+	ds := h.deliveries(t, to, domain.ReasonApplicationRejected)
 	if len(ds) != 1 {
 		t.Fatalf("want one logged rejection, got %d", len(ds))
 	}
 	d := ds[0]
-	if d.CausedBy != cause.ID.String() || d.Reason != notice.ReasonApplicationRejected || d.Status != "sent" ||
+	if d.CausedBy != cause.ID.String() || d.Reason != domain.ReasonApplicationRejected || d.Status != "sent" ||
 		d.SentAt == nil || d.Attempts != 1 || d.SubjectID != appID || d.Recipient != to {
 		t.Fatalf("delivery log row %+v (cause %s)", d, cause.ID)
 	}
@@ -222,7 +222,7 @@ func TestDeliveryLogNamesReasonAndCause_NO4(t *testing.T) {
 	if len(mails) != 1 || !strings.Contains(mails[0].Body, "在籍確認ができませんでした") {
 		t.Fatalf("want one rejection mail with the reviewer's reason, got %d", len(mails))
 	}
-	if n := len(h.deliveries(t, to, notice.ReasonCertificateReady)); n != 0 {
+	if n := len(h.deliveries(t, to, domain.ReasonCertificateReady)); n != 0 {
 		t.Fatalf("the reason filter let %d other rows through", n)
 	}
 

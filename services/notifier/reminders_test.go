@@ -8,7 +8,7 @@ import (
 
 	"github.com/certlife/platform/pkg/events"
 	"github.com/certlife/platform/pkg/testenv"
-	"github.com/certlife/platform/services/notifier/internal/reminder"
+	"github.com/certlife/platform/services/notifier/internal/domain"
 )
 
 // PC-10, NO-3: RenewalDue 30 days before expiry; once the renewal was
@@ -40,7 +40,7 @@ func TestRenewalDueAt30DaysNotAfterRenewal_PC10_NO3(t *testing.T) {
 	testenv.Eventually(t, 10*time.Second, "the re-created 30-day timer to fire", func() bool {
 		var n int
 		err := h.DB.QueryRow(context.Background(), `SELECT count(*) FROM notifier.timers WHERE kind = 'notifier.reminder'
-			AND key = $1`, reminder.Key(cert, 30)).Scan(&n)
+			AND key = $1`, domain.ReminderKey(cert, 30)).Scan(&n)
 		return err == nil && n == 0
 	})
 	if due := h.renewalDue(t, cert); len(due) != 1 {
@@ -52,7 +52,7 @@ func TestRenewalDueAt30DaysNotAfterRenewal_PC10_NO3(t *testing.T) {
 		ApplicationID: newID(), Kind: events.KindRenewal, PreviousCertificateID: cert, Serial: "77",
 		Mode: "pkcs12", RetrievedAt: h.Clock.Now()}, ""))
 	h.Advance(21 * day)
-	if outcome, why := h.reminderOutcome(t, cert, 10); outcome != "suppressed" || why != reminder.SuppressedRenewed {
+	if outcome, why := h.reminderOutcome(t, cert, 10); outcome != "suppressed" || why != domain.SuppressedRenewed {
 		t.Fatalf("10-day reminder after the renewal was retrieved: %s %s", outcome, why)
 	}
 	if due := h.renewalDue(t, cert); len(due) != 1 {
@@ -83,8 +83,8 @@ func TestNoReminderWhenRevokedOrExpired_PC10_NO3(t *testing.T) {
 		cert string
 		days int
 		why  string
-	}{{revoked, 30, reminder.SuppressedRevoked}, {early, 30, reminder.SuppressedRevoked},
-		{expired, 30, reminder.SuppressedExpired}, {expired, 10, reminder.SuppressedExpired}} {
+	}{{revoked, 30, domain.SuppressedRevoked}, {early, 30, domain.SuppressedRevoked},
+		{expired, 30, domain.SuppressedExpired}, {expired, 10, domain.SuppressedExpired}} {
 		if outcome, why := h.reminderOutcome(t, c.cert, c.days); outcome != "suppressed" || why != c.why {
 			t.Fatalf("%d-day reminder of %s: %s %q, want suppressed %q", c.days, c.cert, outcome, why, c.why)
 		}
@@ -131,8 +131,8 @@ func TestMissedReminderSentAfterRestart_NO3(t *testing.T) {
 		cert         string
 		days         int
 		outcome, why string
-	}{{a, 30, "sent", ""}, {b, 30, "suppressed", reminder.SuppressedRevoked},
-		{c, 30, "suppressed", reminder.SuppressedSuperseded}, {c, 10, "sent", ""}} {
+	}{{a, 30, "sent", ""}, {b, 30, "suppressed", domain.SuppressedRevoked},
+		{c, 30, "suppressed", domain.SuppressedSuperseded}, {c, 10, "sent", ""}} {
 		if outcome, why := h2.reminderOutcome(t, r.cert, r.days); outcome != r.outcome || why != r.why {
 			t.Fatalf("%d-day reminder of %s after restart: %s %q, want %s %q", r.days, r.cert, outcome, why, r.outcome, r.why)
 		}

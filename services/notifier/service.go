@@ -8,7 +8,8 @@
 // over SMTP, marks it sent and emits NotificationSent; a failed attempt is
 // recorded and the timer rescheduled with backoff. The row's Message-ID is
 // derived from (recipient, reason, subject), unique, so neither a retry
-// nor a redelivered or republished event sends a second message.
+// nor a redelivered or republished event sends a second message. See
+// README.md; this file is wiring only.
 package notifier
 
 import (
@@ -17,19 +18,16 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
-	"sync/atomic"
 	"time"
 
 	"github.com/go-chi/chi/v5"
 
 	"github.com/certlife/platform/pkg/app"
-	"github.com/certlife/platform/pkg/bus"
-	"github.com/certlife/platform/pkg/events"
 	"github.com/certlife/platform/pkg/seal"
 	"github.com/certlife/platform/services/notifier/internal/api"
+	notifierapp "github.com/certlife/platform/services/notifier/internal/app"
 	"github.com/certlife/platform/services/notifier/internal/smtpsend"
 	"github.com/certlife/platform/services/notifier/internal/templates"
-	"github.com/certlife/platform/services/notifier/mailsink"
 )
 
 //go:embed migrations/*.sql
@@ -38,33 +36,38 @@ var migrationFiles embed.FS
 // Definition is the notifier for the runtime.
 var Definition = app.Definition{Name: "notifier", Migrations: app.Migrations(migrationFiles), New: New}
 
-// Timer kinds.
-const (
-	timerSend     = "notifier.send"     // key: Message-ID
-	timerReminder = "notifier.reminder" // key: certificate/days
-)
-
-// RetryDelays are the waits after each failed SMTP attempt; when they run
-// out the message is given up (status failed).
-var RetryDelays = []time.Duration{30 * time.Second, 2 * time.Minute, 10 * time.Minute, time.Hour, 4 * time.Hour, 12 * time.Hour}
-
 // smtpTimeout bounds one SMTP conversation (it runs inside the send
 // timer's transaction).
 const smtpTimeout = 30 * time.Second
 
 // Service is the running notifier.
 type Service struct {
-	d       *app.Deps
-	key     *seal.PrivateKey
-	tmpl    *templates.Set
-	sender  atomic.Pointer[smtpsend.Sender]
-	metrics *metrics
-	api     *api.Handlers
+	d   *app.Deps
+	app *notifierapp.App
+	api *api.Handlers
 }
 
-// New builds the notifier: its key, templates, metrics and timer handlers.
+// New builds the notifier: its key, templates, SMTP sender, metrics and
+// timer handlers. It refuses to start without an SMTP server (SMTP_ADDR)
+// or its key file (NOTIFIER_PRIVATE_KEY_FILE) (SE-10): mail must never
+// silently go nowhere, and a code it cannot open is a mail it cannot
+// send. The all-in-one runner provides both in dev mode (its mail sink,
+// a key under DATA_DIR).
 func New(d *app.Deps) (app.Service, error) {
-	key, err := loadKey(d.Config)
+	if d.Config.SMTPAddr == "" {
+		return nil, errors.New("SMTP_ADDR is not set: the notifier needs an SMTP server to send mail (only the all-in-one runner has a mail sink)")
+	}
+	keyFile := d.Config.NotifierPrivateKeyFile
+	if keyFile == "" {
+		keyFile = filepath.Join(d.Config.DataDir, "notifier.key")
+	}
+	// Never created here: a new key would silently make every code sealed
+	// to the old public key unreadable.
+	key, err := seal.LoadOrCreate(keyFile, false)
+	if err != nil {
+		return nil, fmt.Errorf("the notifier's key file (NOTIFIER_PRIVATE_KEY_FILE, default $DATA_DIR/notifier.key) cannot be used: %w", err)
+	}
+	sender, err := smtpsend.New(d.Config.SMTPAddr, smtpTimeout)
 	if err != nil {
 		return nil, err
 	}
@@ -72,84 +75,32 @@ func New(d *app.Deps) (app.Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	m, err := newMetrics(d.Registry)
+	m, err := notifierapp.NewMetrics(d.Registry)
 	if err != nil {
 		return nil, err
 	}
-	s := &Service{d: d, key: key, tmpl: tmpl, metrics: m, api: &api.Handlers{DB: d.Pool, Ops: d.Ops, Log: d.Log}}
-	if d.Config.SMTPAddr != "" {
-		sender, err := smtpsend.New(d.Config.SMTPAddr, smtpTimeout)
-		if err != nil {
-			return nil, err
-		}
-		s.sender.Store(sender)
+	a := &notifierapp.App{
+		Pool: d.Pool, JS: d.JS, Clock: d.Clock, Log: d.Log, Key: key, Templates: tmpl, Sender: sender, Metrics: m,
+		PublicURL: d.Config.PublicURL, MailFrom: d.Config.MailFrom,
 	}
 	// Registered here, before the runtime starts the timer worker, so a
 	// timer due at start (after a downtime) finds its handler.
-	d.Timers.Handle(timerSend, s.sendDue)
-	d.Timers.Handle(timerReminder, s.reminderDue)
+	d.Timers.Handle(notifierapp.TimerSend, a.SendDue)
+	d.Timers.Handle(notifierapp.TimerReminder, a.ReminderDue)
 	// The public key is what intake seals codes to (NOTIFIER_PUBLIC_KEY).
 	d.Log.Info("notifier key loaded", "public_key", key.Public().String())
-	return s, nil
-}
-
-// loadKey reads the X25519 key that opens certificate codes (SE-1). A
-// configured path must exist; only the default path under DATA_DIR is
-// created on first start.
-func loadKey(cfg app.Config) (*seal.PrivateKey, error) {
-	path, create := cfg.NotifierPrivateKeyFile, false
-	if path == "" {
-		path, create = filepath.Join(cfg.DataDir, "notifier.key"), true
-	}
-	key, err := seal.LoadOrCreate(path, create)
-	if err != nil {
-		return nil, fmt.Errorf("notifier key: %w", err)
-	}
-	return key, nil
+	return &Service{d: d, app: a, api: &api.Handlers{App: a, Ops: d.Ops, Log: d.Log}}, nil
 }
 
 // Routes mounts the ops delivery log.
 func (s *Service) Routes(r chi.Router) { s.api.Mount(r) }
 
-// Start starts the mail sink when no SMTP server is configured, and the
-// consumers.
+// Start starts the consumers.
 func (s *Service) Start(ctx context.Context) error {
-	if s.sender.Load() == nil {
-		dir := filepath.Join(s.d.Config.DataDir, "mail")
-		addr, stop, err := mailsink.Start(dir, s.d.Log)
-		if err != nil {
+	for _, c := range s.app.Consumers() {
+		if err := s.d.Bus.Start(ctx, c); err != nil {
 			return err
 		}
-		s.d.Log.Warn("SMTP_ADDR is empty: mail is written as .eml files, not sent", "dir", dir)
-		sender, err := smtpsend.New(addr, smtpTimeout)
-		if err != nil {
-			stop()
-			return err
-		}
-		s.sender.Store(sender)
-		go func() { <-ctx.Done(); stop() }()
 	}
-	if err := s.d.Bus.Start(ctx, bus.Consumer{
-		Name: "notifier-mail",
-		Handlers: map[string]bus.Handler{
-			events.TypeApplicationProvisional: s.onApplicationProvisional,
-			events.TypeApplicationCancelled:   s.onApplicationCancelled,
-			events.TypeReviewRejected:         s.onReviewRejected,
-			events.TypeApplicationRejected:    s.onApplicationRejected,
-			events.TypeCertificateCodeIssued:  s.onCertificateCodeIssued,
-			events.TypeCertificateRevoked:     s.onCertificateRevokedMail,
-		},
-	}); err != nil {
-		return err
-	}
-	return s.d.Bus.Start(ctx, bus.Consumer{
-		Name: consumerReminders,
-		Handlers: map[string]bus.Handler{
-			events.TypeCertificateIssued:    s.onCertificateIssued,
-			events.TypeCertificateRevoked:   s.onCertificateRevoked,
-			events.TypeCertificateRetrieved: s.onCertificateRetrieved,
-		},
-	})
+	return nil
 }
-
-var errNoSender = errors.New("no SMTP sender yet")

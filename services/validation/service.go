@@ -2,6 +2,7 @@
 // consumer opens a review for every finally accepted application, queues it
 // for operators once it is paid, and operators (or REVIEW_AUTO_APPROVE)
 // approve or reject it. Domain, organization and phone checks come later.
+// See README.md; this file is wiring only.
 package validation
 
 import (
@@ -13,8 +14,7 @@ import (
 	"github.com/certlife/platform/pkg/app"
 	"github.com/certlife/platform/pkg/opsauth"
 	"github.com/certlife/platform/services/validation/internal/api"
-	"github.com/certlife/platform/services/validation/internal/metrics"
-	"github.com/certlife/platform/services/validation/internal/queue"
+	validationapp "github.com/certlife/platform/services/validation/internal/app"
 )
 
 //go:embed migrations/*.sql
@@ -26,14 +26,17 @@ var Definition = app.Definition{Name: "validation", Migrations: app.Migrations(m
 // Service is validation, built from its dependencies.
 type Service struct {
 	d     *app.Deps
-	queue *queue.Queue
+	queue *validationapp.Queue
 	api   *api.API
 }
 
 // New builds the service.
 func New(d *app.Deps) (app.Service, error) {
-	q := &queue.Queue{Clock: d.Clock, AutoApprove: d.Config.ReviewAutoApprove, Metrics: metrics.New(d.Registry), Log: d.Log}
-	return &Service{d: d, queue: q, api: &api.API{Pool: d.Pool, Queue: q, Log: d.Log}}, nil
+	q := &validationapp.Queue{
+		Pool: d.Pool, Clock: d.Clock, AutoApprove: d.Config.ReviewAutoApprove,
+		Metrics: validationapp.NewMetrics(d.Registry), Log: d.Log,
+	}
+	return &Service{d: d, queue: q, api: &api.API{Queue: q, Log: d.Log}}, nil
 }
 
 // Routes mounts the review queue for the reviewer role.

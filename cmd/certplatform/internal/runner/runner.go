@@ -92,6 +92,10 @@ func StartWithClock(ctx context.Context, cfg app.Config, log *slog.Logger, clk c
 		p.NATSURL = cfg.NatsURL
 	}
 	cfg.NatsURL = p.NATSURL
+	// The all-in-one is the one place dev conveniences run (SE-10): the
+	// issuer may create a throwaway CA; secrets and the mail sink are
+	// provided below.
+	cfg.DevMode = true
 	if err := devSecrets(&cfg, p); err != nil {
 		return nil, err
 	}
@@ -277,7 +281,8 @@ func (p *Platform) Banner() string {
 	if _, ok := p.Clock.(*clock.Offset); ok {
 		fmt.Fprintf(&b, "  clock          CLOCK_CONTROL on: POST %s/dev/v1/clock {\"advance\":\"720h\"}\n", p.URL)
 	}
-	fmt.Fprintf(&b, "  cancel window  %s   auto-approve reviews: %v\n\n", p.Config.CancelWindow, p.Config.ReviewAutoApprove)
+	fmt.Fprintf(&b, "  cancel window  %s   auto-approve reviews: %v\n", p.Config.CancelWindow, p.Config.ReviewAutoApprove)
+	fmt.Fprintf(&b, "  dev mode       throwaway CA, mail sink, generated secrets: not for production (service binaries refuse to start without real ones)\n\n")
 	return b.String()
 }
 

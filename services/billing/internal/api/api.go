@@ -1,26 +1,21 @@
-// Package api is billing's HTTP edge: the ops coupon import (BI-1).
+// Package api is billing's HTTP edge: the ops coupon import (BI-1). It
+// decodes, calls a use case and encodes; errors become RFC 9457 problems
+// here and only here (httpx.WriteError).
 package api
 
 import (
-	"bytes"
 	"errors"
 	"io"
 	"log/slog"
 	"mime"
 	"net/http"
-	"sort"
 
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/certlife/platform/pkg/clock"
-	"github.com/certlife/platform/pkg/db"
+	"github.com/certlife/platform/pkg/errs"
 	"github.com/certlife/platform/pkg/httpx"
 	"github.com/certlife/platform/pkg/opsauth"
-	"github.com/certlife/platform/services/billing/internal/coupon"
-	"github.com/certlife/platform/services/billing/internal/metrics"
-	"github.com/certlife/platform/services/billing/internal/store"
+	"github.com/certlife/platform/services/billing/internal/app"
 )
 
 // MaxImport bounds a coupon file (about 130,000 lines).
@@ -28,17 +23,21 @@ const MaxImport = 5 << 20
 
 // API serves billing's routes.
 type API struct {
-	Pool    *pgxpool.Pool
-	Clock   clock.Clock
-	Log     *slog.Logger
-	Metrics *metrics.Metrics
+	App *app.App
+	Log *slog.Logger
 }
 
 // ImportResult is the answer to a coupon import.
 type ImportResult struct {
-	BatchID  uuid.UUID          `json:"batch_id"`
-	Imported int                `json:"imported"`
-	Rejected []coupon.Rejection `json:"rejected"`
+	BatchID  uuid.UUID   `json:"batch_id"`
+	Imported int         `json:"imported"`
+	Rejected []Rejection `json:"rejected"`
+}
+
+// Rejection is a line of the file that was not imported, and why.
+type Rejection struct {
+	Line  int    `json:"line"`
+	Error string `json:"error"`
 }
 
 // ImportCoupons handles POST /ops/v1/coupons: a text/csv file with the
@@ -54,69 +53,27 @@ type ImportResult struct {
 // header (or no coupon lines) a 422 — and then nothing is stored.
 func (a *API) ImportCoupons(w http.ResponseWriter, r *http.Request) {
 	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "text/csv" {
-		httpx.WriteProblem(w, r, httpx.NewProblem(http.StatusUnsupportedMediaType, "unsupported-media-type",
-			"Unsupported media type", "send text/csv with the header number,product,expires_at"))
+		httpx.WriteError(w, r, a.Log, errs.Unsupported("send text/csv with the header number,product,expires_at"))
 		return
 	}
 	raw, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxImport))
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			httpx.WriteProblem(w, r, httpx.NewProblem(http.StatusRequestEntityTooLarge, "body-too-large",
-				"Request body too large", "at most 5 MiB"))
+			httpx.WriteError(w, r, a.Log, &errs.Error{Kind: errs.KindTooLarge, Detail: "at most 5 MiB"})
 			return
 		}
-		httpx.WriteProblem(w, r, httpx.BadRequest("the body could not be read"))
+		httpx.WriteError(w, r, a.Log, errs.Malformed("the body could not be read"))
 		return
 	}
-	now := a.Clock.Now()
-	parsed, err := coupon.ParseCSV(bytes.NewReader(raw), now)
-	if err != nil {
-		httpx.WriteProblem(w, r, fileProblem(err))
-		return
-	}
-	batch := store.Batch{ImportedBy: opsauth.Actor(r.Context()), ImportedAt: now, Lines: parsed.Lines}
-	if batch.ID, err = uuid.NewV7(); err != nil {
-		httpx.WriteError(w, r, a.Log, err)
-		return
-	}
-	rejected := parsed.Rejected
-	err = db.InTx(r.Context(), a.Pool, func(tx pgx.Tx) error {
-		existing, err := store.ImportBatch(r.Context(), tx, batch)
-		if err != nil {
-			return err
-		}
-		for _, line := range existing {
-			rejected = append(rejected, coupon.Rejection{Line: line, Error: "coupon already exists"})
-		}
-		return store.FinishBatch(r.Context(), tx, batch.ID, len(parsed.Lines)-len(existing), len(rejected))
-	})
+	res, err := a.App.ImportCoupons(r.Context(), opsauth.Actor(r.Context()), raw)
 	if err != nil {
 		httpx.WriteError(w, r, a.Log, err)
 		return
 	}
-	sort.Slice(rejected, func(i, j int) bool { return rejected[i].Line < rejected[j].Line })
-	if rejected == nil {
-		rejected = []coupon.Rejection{}
+	out := ImportResult{BatchID: res.BatchID, Imported: res.Imported, Rejected: make([]Rejection, 0, len(res.Rejected))}
+	for _, rj := range res.Rejected {
+		out.Rejected = append(out.Rejected, Rejection{Line: rj.Line, Error: rj.Error})
 	}
-	imported := len(parsed.Lines) - (len(rejected) - len(parsed.Rejected))
-	a.Metrics.Imported.Add(float64(imported))
-	a.Metrics.ImportRejected.Add(float64(len(rejected)))
-	a.Log.Info("coupons imported", "batch", batch.ID, "by", batch.ImportedBy, "imported", imported, "rejected", len(rejected))
-	httpx.WriteJSON(w, http.StatusOK, ImportResult{BatchID: batch.ID, Imported: imported, Rejected: rejected})
-}
-
-func fileProblem(err error) *httpx.Problem {
-	var fe *coupon.FileError
-	if !errors.As(err, &fe) {
-		return httpx.BadRequest(err.Error())
-	}
-	switch fe.Kind {
-	case coupon.FileBadHeader:
-		return httpx.Invalid(httpx.FieldError{Field: "header", Message: fe.Message})
-	case coupon.FileNoLines:
-		return httpx.Invalid(httpx.FieldError{Field: "lines", Message: fe.Message})
-	default:
-		return httpx.BadRequest(fe.Message)
-	}
+	httpx.WriteJSON(w, http.StatusOK, out)
 }

@@ -1,7 +1,7 @@
 // Package store is billing's Postgres access: coupons, their import
 // batches and the per-application reservation records. Every function
-// runs on the caller's transaction (or pool, for reads); the caller owns
-// the transaction boundary.
+// runs on the caller's transaction (or pool, for reads); the use case
+// owns the transaction boundary.
 package store
 
 import (
@@ -14,7 +14,8 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/certlife/platform/pkg/db"
-	"github.com/certlife/platform/services/billing/internal/coupon"
+	"github.com/certlife/platform/pkg/errs"
+	"github.com/certlife/platform/services/billing/internal/domain"
 )
 
 // Querier is a pool, a connection or a transaction.
@@ -27,7 +28,7 @@ type Batch struct {
 	ID         uuid.UUID
 	ImportedBy string
 	ImportedAt time.Time
-	Lines      []coupon.Line
+	Lines      []domain.Line
 }
 
 // ImportBatch records the batch and inserts its coupons. It returns the
@@ -75,16 +76,13 @@ func FinishBatch(ctx context.Context, tx pgx.Tx, id uuid.UUID, imported, rejecte
 	return err
 }
 
-// ErrNotFound: no such row.
-var ErrNotFound = errors.New("not found")
-
-// Coupon reads one coupon.
-func Coupon(ctx context.Context, q Querier, number string) (coupon.Coupon, error) {
-	var c coupon.Coupon
+// Coupon reads one coupon; an errs.KindNotFound error when there is none.
+func Coupon(ctx context.Context, q Querier, number string) (domain.Coupon, error) {
+	var c domain.Coupon
 	err := q.QueryRow(ctx, `SELECT number, product, expires_at, status FROM coupons WHERE number = $1`, number).
 		Scan(&c.Number, &c.Product, &c.ExpiresAt, &c.Status)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return c, ErrNotFound
+		return c, errs.NotFound("no such coupon")
 	}
 	return c, err
 }
@@ -129,38 +127,40 @@ func Release(ctx context.Context, tx pgx.Tx, number, applicationID string) (bool
 
 // --- reservation records ---------------------------------------------------
 
-// Reservation states. reserved is the only non-terminal one.
-const (
-	StateReserved = "reserved"
-	StateConsumed = "consumed"
-	StateReleased = "released"
-	StateRejected = "rejected"
-)
-
-// Reservation is what billing knows of one application's coupon.
-type Reservation struct {
-	ApplicationID string
-	Coupon        string
-	State         string
-	Reason        string
+// UpdateReservation is the repository update of an application's record:
+// it serialises, until tx ends, every handler working on that application
+// (whatever order its events arrive in and however many replicas consume
+// them), reads the record (zero State when there is none), lets fn decide
+// on it, and writes it back if fn changed it. fn runs on tx, so what it
+// does to coupons commits or rolls back with the record.
+func UpdateReservation(ctx context.Context, tx pgx.Tx, applicationID string, now time.Time, fn func(*domain.Reservation) error) error {
+	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended('billing.application:' || $1, 0))`, applicationID); err != nil {
+		return fmt.Errorf("lock application: %w", err)
+	}
+	r, err := getReservation(ctx, tx, applicationID)
+	if err != nil {
+		return err
+	}
+	before := r
+	if err := fn(&r); err != nil {
+		return err
+	}
+	if r == before {
+		return nil
+	}
+	return putReservation(ctx, tx, r, now)
 }
 
-// LockApplication serialises, until the transaction ends, every handler
-// working on one application — whatever order its events arrive in and
-// however many replicas consume them.
-func LockApplication(ctx context.Context, tx pgx.Tx, applicationID string) error {
-	_, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended('billing.application:' || $1, 0))`, applicationID)
-	return err
-}
-
-// GetReservation reads an application's record; ErrNotFound when none.
-func GetReservation(ctx context.Context, q Querier, applicationID string) (Reservation, error) {
-	var r Reservation
+func getReservation(ctx context.Context, tx pgx.Tx, applicationID string) (domain.Reservation, error) {
+	r := domain.Reservation{ApplicationID: applicationID}
 	var coupon, reason *string
-	err := q.QueryRow(ctx, `SELECT application_id, coupon, state, reason FROM coupon_reservations WHERE application_id = $1`,
-		applicationID).Scan(&r.ApplicationID, &coupon, &r.State, &reason)
+	err := tx.QueryRow(ctx, `SELECT state, coupon, reason FROM coupon_reservations WHERE application_id = $1`,
+		applicationID).Scan(&r.State, &coupon, &reason)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return r, ErrNotFound
+		return r, nil
+	}
+	if err != nil {
+		return r, fmt.Errorf("read reservation: %w", err)
 	}
 	if coupon != nil {
 		r.Coupon = *coupon
@@ -168,12 +168,12 @@ func GetReservation(ctx context.Context, q Querier, applicationID string) (Reser
 	if reason != nil {
 		r.Reason = *reason
 	}
-	return r, err
+	return r, nil
 }
 
-// PutReservation creates or moves an application's record. A terminal
-// state is never left: the UPDATE only applies from reserved.
-func PutReservation(ctx context.Context, tx pgx.Tx, r Reservation, now time.Time) error {
+// putReservation creates or moves an application's record. A final state
+// is never left: the UPDATE only applies from reserved.
+func putReservation(ctx context.Context, tx pgx.Tx, r domain.Reservation, now time.Time) error {
 	tag, err := tx.Exec(ctx, `
 		INSERT INTO coupon_reservations (application_id, coupon, state, reason, created_at, updated_at)
 		VALUES ($1, NULLIF($2, ''), $3, NULLIF($4, ''), $5, $5)

@@ -1,12 +1,12 @@
 // Package api is the issuer's HTTP edge: applicant routes under
 // /v1/certificates (session bearer token, resolved by intake over NATS),
 // the operator's revocations, and the public CA certificates and CRLs.
-// Domain errors become RFC 9457 problems here and only here.
+// Use-case errors (pkg/errs) become RFC 9457 problems here and only here,
+// through httpx.WriteError.
 package api
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -99,29 +99,6 @@ func (h *Handler) applicant(next http.Handler) http.Handler {
 	})
 }
 
-// writeErr turns a domain error into a problem.
-func (h *Handler) writeErr(w http.ResponseWriter, r *http.Request, err error) {
-	var e *issuance.Error
-	if errors.As(err, &e) {
-		switch e.Kind {
-		case issuance.KindNotFound:
-			p := httpx.NotFound()
-			p.Detail = e.Detail
-			httpx.WriteProblem(w, r, p)
-		case issuance.KindInvalid:
-			httpx.WriteProblem(w, r, httpx.Invalid(httpx.FieldError{Field: e.Field, Message: e.Detail}))
-		case issuance.KindConflict:
-			httpx.WriteProblem(w, r, httpx.Conflict(e.Slug, e.Detail))
-		case issuance.KindGone:
-			httpx.WriteProblem(w, r, httpx.NewProblem(http.StatusGone, e.Slug, "Gone", e.Detail))
-		default:
-			httpx.WriteError(w, r, h.Log, err)
-		}
-		return
-	}
-	httpx.WriteError(w, r, h.Log, err)
-}
-
 // certificateID reads {id}; a malformed one cannot name a certificate.
 func certificateID(r *http.Request) (uuid.UUID, bool) {
 	id, err := uuid.Parse(chi.URLParam(r, "id"))
@@ -152,7 +129,7 @@ func (h *Handler) crl(w http.ResponseWriter, r *http.Request) {
 	}
 	der, thisUpdate, err := h.Svc.LatestCRL(r.Context(), name)
 	if err != nil {
-		h.writeErr(w, r, err)
+		httpx.WriteError(w, r, h.Log, err)
 		return
 	}
 	w.Header().Set("Content-Type", "application/pkix-crl")
@@ -202,7 +179,7 @@ func (h *Handler) list(w http.ResponseWriter, r *http.Request) {
 	}
 	certs, err := h.Svc.List(r.Context(), applicantID(r.Context()), q[0])
 	if err != nil {
-		h.writeErr(w, r, err)
+		httpx.WriteError(w, r, h.Log, err)
 		return
 	}
 	items := make([]certificateView, 0, len(certs))
@@ -260,7 +237,7 @@ func (h *Handler) startRetrieval(w http.ResponseWriter, r *http.Request) {
 	}
 	st, err := h.Svc.Retrieve(r.Context(), applicantID(r.Context()), id, req)
 	if err != nil {
-		h.writeErr(w, r, err)
+		httpx.WriteError(w, r, h.Log, err)
 		return
 	}
 	w.Header().Set("Location", "/v1/certificates/"+id.String()+"/retrieval")
@@ -296,7 +273,7 @@ func (h *Handler) retrievalProgress(w http.ResponseWriter, r *http.Request) {
 	}
 	st, err := h.Svc.Progress(r.Context(), applicantID(r.Context()), id)
 	if err != nil {
-		h.writeErr(w, r, err)
+		httpx.WriteError(w, r, h.Log, err)
 		return
 	}
 	httpx.WriteJSON(w, http.StatusOK, st)
@@ -310,7 +287,7 @@ func (h *Handler) downloadPKCS12(w http.ResponseWriter, r *http.Request) {
 	}
 	p12, err := h.Svc.DownloadPKCS12(r.Context(), applicantID(r.Context()), id)
 	if err != nil {
-		h.writeErr(w, r, err)
+		httpx.WriteError(w, r, h.Log, err)
 		return
 	}
 	w.Header().Set("Content-Type", "application/x-pkcs12")
@@ -327,7 +304,7 @@ func (h *Handler) chain(w http.ResponseWriter, r *http.Request) {
 	}
 	pem, err := h.Svc.Chain(r.Context(), applicantID(r.Context()), id)
 	if err != nil {
-		h.writeErr(w, r, err)
+		httpx.WriteError(w, r, h.Log, err)
 		return
 	}
 	w.Header().Set("Content-Type", "application/x-pem-file")
@@ -364,7 +341,7 @@ func (h *Handler) revoke(w http.ResponseWriter, r *http.Request) {
 	}
 	out, err := h.Svc.Revoke(r.Context(), strings.TrimSpace(*body.Serial), *body.Reason, opsauth.Actor(r.Context()))
 	if err != nil {
-		h.writeErr(w, r, err)
+		httpx.WriteError(w, r, h.Log, err)
 		return
 	}
 	httpx.WriteJSON(w, http.StatusOK, out)

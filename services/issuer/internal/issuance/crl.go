@@ -128,7 +128,7 @@ func (s *Service) LatestCRL(ctx context.Context, issuer string) ([]byte, time.Ti
 	}
 	c, err := store.LatestCRL(ctx, s.Pool, issuer)
 	if errors.Is(err, store.ErrNotFound) {
-		return nil, time.Time{}, &Error{Kind: KindNotFound, Detail: "no CRL yet"}
+		return nil, time.Time{}, absent("no CRL yet")
 	}
 	if err != nil {
 		return nil, time.Time{}, err

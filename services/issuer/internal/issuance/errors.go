@@ -1,38 +1,16 @@
 package issuance
 
-import "fmt"
+import "github.com/certlife/platform/pkg/errs"
 
-// Kind classifies a domain error; the HTTP edge turns it into a problem.
-type Kind int
+// The issuer's refusals are pkg/errs errors; the HTTP edge turns them into
+// problems (httpx.WriteError).
 
-const (
-	KindNotFound Kind = iota + 1
-	KindInvalid       // a field of the request is not acceptable (422)
-	KindConflict      // the certificate is not in a state that allows it (409)
-	KindGone          // it existed and is gone for good (410)
-)
+func notFound() error { return errs.NotFound("no such certificate") }
 
-// Error is a domain error with what the caller may be told.
-type Error struct {
-	Kind   Kind
-	Slug   string // stable problem type for conflicts and gones
-	Field  string // for KindInvalid
-	Detail string
-}
+func invalid(field, detail string) error { return errs.InvalidField(field, detail) }
 
-func (e *Error) Error() string {
-	if e.Field != "" {
-		return fmt.Sprintf("%s: %s", e.Field, e.Detail)
-	}
-	return e.Detail
-}
+func conflict(slug, detail string) error { return errs.Conflict(slug, detail) }
 
-func notFound() error { return &Error{Kind: KindNotFound, Detail: "no such certificate"} }
+func absent(detail string) error { return errs.NotFound(detail) }
 
-func invalid(field, detail string) error {
-	return &Error{Kind: KindInvalid, Field: field, Detail: detail}
-}
-
-func conflict(slug, detail string) error {
-	return &Error{Kind: KindConflict, Slug: slug, Detail: detail}
-}
+func gone(slug, detail string) error { return errs.Gone(slug, detail) }

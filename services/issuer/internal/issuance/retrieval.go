@@ -252,7 +252,7 @@ func (s *Service) Progress(ctx context.Context, applicantID string, id uuid.UUID
 		return State{}, err
 	}
 	if c.RetrievalMode == "" {
-		return State{}, &Error{Kind: KindNotFound, Detail: "no retrieval has been requested for this certificate"}
+		return State{}, absent("no retrieval has been requested for this certificate")
 	}
 	return stateOf(c), nil
 }
@@ -275,8 +275,8 @@ func (s *Service) DownloadPKCS12(ctx context.Context, applicantID string, id uui
 		}
 		sealed, err := store.TakePKCS12(ctx, tx, id)
 		if errors.Is(err, store.ErrNotFound) {
-			return &Error{Kind: KindGone, Slug: "pkcs12-gone",
-				Detail: "the PKCS#12 file was already downloaded or has expired; a lost file means a reissue"}
+			return gone("pkcs12-gone",
+				"the PKCS#12 file was already downloaded or has expired; a lost file means a reissue")
 		}
 		if err != nil {
 			return err

@@ -40,7 +40,7 @@ func (s *Service) Revoke(ctx context.Context, serial, reason, actor string) (Rev
 	err = db.InTx(ctx, s.Pool, func(tx pgx.Tx) error {
 		c, err := store.LockBySerial(ctx, tx, serial)
 		if errors.Is(err, store.ErrNotFound) {
-			return &Error{Kind: KindNotFound, Detail: "no certificate has this serial"}
+			return absent("no certificate has this serial")
 		}
 		if err != nil {
 			return err

@@ -1,6 +1,7 @@
 // Package store is the notifier's Postgres: the delivery queue and log,
 // the certificates it tracks for reminders, and the reminder log. Every
-// function that changes state takes the caller's transaction.
+// function that changes state takes the use case's transaction;
+// UpdateDelivery hides the row lock and the write.
 package store
 
 import (
@@ -12,46 +13,14 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/certlife/platform/services/notifier/internal/notice"
-	"github.com/certlife/platform/services/notifier/internal/reminder"
+	"github.com/certlife/platform/pkg/db"
+	"github.com/certlife/platform/pkg/errs"
+	"github.com/certlife/platform/services/notifier/internal/domain"
 )
-
-// Queryer is a pool or a transaction: reads need no transaction.
-type Queryer interface {
-	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
-}
-
-// Delivery statuses.
-const (
-	StatusPending = "pending"
-	StatusSent    = "sent"
-	StatusFailed  = "failed"
-)
-
-// Delivery is one row of the delivery log.
-type Delivery struct {
-	ID            int64       `json:"id"`
-	MessageID     string      `json:"message_id"`
-	Reason        string      `json:"reason"`
-	Recipient     string      `json:"recipient"`
-	Language      string      `json:"language"`
-	SubjectID     string      `json:"subject_id"`
-	CausedBy      string      `json:"caused_by"`
-	CorrelationID string      `json:"-"`
-	Data          notice.Data `json:"-"`
-	SealedCode    []byte      `json:"-"`
-	Status        string      `json:"status"`
-	Attempts      int         `json:"attempts"`
-	LastError     *string     `json:"last_error"`
-	NextAttemptAt *time.Time  `json:"next_attempt_at"`
-	CreatedAt     time.Time   `json:"created_at"`
-	SentAt        *time.Time  `json:"sent_at"`
-	FailedAt      *time.Time  `json:"failed_at"`
-}
 
 // InsertDelivery queues a message unless one with its Message-ID exists.
 // It reports whether the row is new.
-func InsertDelivery(ctx context.Context, tx pgx.Tx, r notice.Request, now time.Time) (bool, error) {
+func InsertDelivery(ctx context.Context, tx pgx.Tx, r domain.Request, now time.Time) (bool, error) {
 	data, err := json.Marshal(r.Data)
 	if err != nil {
 		return false, err
@@ -64,7 +33,7 @@ func InsertDelivery(ctx context.Context, tx pgx.Tx, r notice.Request, now time.T
 		(message_id, reason, recipient, language, subject_id, caused_by, correlation_id, data, sealed_code, next_attempt_at, created_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10)
 		ON CONFLICT (message_id) DO NOTHING`,
-		r.MessageID(), r.Reason, notice.NormalizeRecipient(r.Recipient), notice.Language(r.Language),
+		r.MessageID(), r.Reason, domain.NormalizeRecipient(r.Recipient), domain.Language(r.Language),
 		r.SubjectID, r.CausedBy, r.Correlation, data, sealed, now)
 	if err != nil {
 		return false, fmt.Errorf("insert delivery: %w", err)
@@ -75,8 +44,8 @@ func InsertDelivery(ctx context.Context, tx pgx.Tx, r notice.Request, now time.T
 const deliveryColumns = `id, message_id, reason, recipient, language, subject_id, caused_by::text, correlation_id,
 	data, sealed_code, status, attempts, last_error, next_attempt_at, created_at, sent_at, failed_at`
 
-func scanDelivery(row pgx.Row) (Delivery, error) {
-	var d Delivery
+func scanDelivery(row pgx.Row) (domain.Delivery, error) {
+	var d domain.Delivery
 	var data []byte
 	err := row.Scan(&d.ID, &d.MessageID, &d.Reason, &d.Recipient, &d.Language, &d.SubjectID, &d.CausedBy,
 		&d.CorrelationID, &data, &d.SealedCode, &d.Status, &d.Attempts, &d.LastError, &d.NextAttemptAt,
@@ -90,42 +59,55 @@ func scanDelivery(row pgx.Row) (Delivery, error) {
 	return d, nil
 }
 
-// ErrNotFound: no such row.
-var ErrNotFound = errors.New("not found")
-
-// LockDelivery reads a delivery for sending and locks it until tx ends.
-func LockDelivery(ctx context.Context, tx pgx.Tx, messageID string) (Delivery, error) {
+// UpdateDelivery is the repository update of a queued message: it reads
+// the delivery by Message-ID and locks it until tx ends (replicas never
+// work on one message at once), lets fn act on it, and writes back what
+// fn changed of its state. A missing delivery is a not-found error.
+func UpdateDelivery(ctx context.Context, tx pgx.Tx, messageID string, fn func(*domain.Delivery) error) error {
 	d, err := scanDelivery(tx.QueryRow(ctx, `SELECT `+deliveryColumns+` FROM deliveries WHERE message_id = $1 FOR UPDATE`, messageID))
 	if errors.Is(err, pgx.ErrNoRows) {
-		return d, ErrNotFound
+		return errs.NotFound("no such delivery")
 	}
-	return d, err
-}
-
-// MarkSent records a successful send and wipes the sealed code.
-func MarkSent(ctx context.Context, tx pgx.Tx, id int64, now time.Time) error {
-	_, err := tx.Exec(ctx, `UPDATE deliveries SET status = 'sent', attempts = attempts + 1, sent_at = $2,
-		next_attempt_at = NULL, sealed_code = NULL WHERE id = $1`, id, now)
-	return err
-}
-
-// MarkRetry records a failed attempt and when the next one is due.
-func MarkRetry(ctx context.Context, tx pgx.Tx, id int64, errText string, next time.Time) error {
-	_, err := tx.Exec(ctx, `UPDATE deliveries SET attempts = attempts + 1, last_error = $2, next_attempt_at = $3
-		WHERE id = $1`, id, truncate(errText, 1000), next)
-	return err
-}
-
-// MarkFailed gives a message up. The sealed code goes too: a code that
-// could not be delivered is of no use, and the applicant gets a new one.
-func MarkFailed(ctx context.Context, tx pgx.Tx, id int64, errText string, now time.Time, attempted bool) error {
-	inc := 0
-	if attempted {
-		inc = 1
+	if err != nil {
+		return err
 	}
-	_, err := tx.Exec(ctx, `UPDATE deliveries SET status = 'failed', attempts = attempts + $4, last_error = $2,
-		failed_at = $3, next_attempt_at = NULL, sealed_code = NULL WHERE id = $1`, id, truncate(errText, 1000), now, inc)
-	return err
+	before := stateOf(d)
+	if err := fn(&d); err != nil {
+		return err
+	}
+	if stateOf(d) == before {
+		return nil
+	}
+	_, err = tx.Exec(ctx, `UPDATE deliveries SET status = $2, attempts = $3, last_error = $4, next_attempt_at = $5,
+		sent_at = $6, failed_at = $7, sealed_code = $8 WHERE id = $1`,
+		d.ID, d.Status, d.Attempts, d.LastError, d.NextAttemptAt, d.SentAt, d.FailedAt, d.SealedCode)
+	if err != nil {
+		return fmt.Errorf("update delivery: %w", err)
+	}
+	return nil
+}
+
+// state is what a send changes of a delivery, in a comparable form. The
+// sealed code only ever goes, so whether it is there says enough.
+type state struct {
+	status, lastError  string
+	attempts           int
+	next, sent, failed time.Time
+	sealed             bool
+}
+
+func stateOf(d domain.Delivery) state {
+	return state{
+		status: d.Status, lastError: deref(d.LastError), attempts: d.Attempts,
+		next: tval(d.NextAttemptAt), sent: tval(d.SentAt), failed: tval(d.FailedAt), sealed: d.SealedCode != nil,
+	}
+}
+
+func tval(t *time.Time) time.Time {
+	if t == nil {
+		return time.Time{}
+	}
+	return *t
 }
 
 // Filter selects deliveries for the ops listing.
@@ -137,14 +119,14 @@ type Filter struct {
 }
 
 // ListDeliveries returns the newest deliveries matching f.
-func ListDeliveries(ctx context.Context, q Queryer, f Filter) ([]Delivery, error) {
+func ListDeliveries(ctx context.Context, q db.Querier, f Filter) ([]domain.Delivery, error) {
 	rows, err := q.Query(ctx, `SELECT `+deliveryColumns+` FROM deliveries
 		WHERE ($1 = '' OR recipient = $1) AND ($2 = '' OR reason = $2) AND ($3 = '' OR status = $3)
-		ORDER BY id DESC LIMIT $4`, notice.NormalizeRecipient(f.Recipient), f.Reason, f.Status, f.Limit)
+		ORDER BY id DESC LIMIT $4`, domain.NormalizeRecipient(f.Recipient), f.Reason, f.Status, f.Limit)
 	if err != nil {
 		return nil, err
 	}
-	out := []Delivery{}
+	out := []domain.Delivery{}
 	for rows.Next() {
 		d, err := scanDelivery(rows)
 		if err != nil {
@@ -155,6 +137,21 @@ func ListDeliveries(ctx context.Context, q Queryer, f Filter) ([]Delivery, error
 		out = append(out, d)
 	}
 	return out, rows.Err()
+}
+
+// PruneDeliveries deletes at most limit deliveries that were sent or
+// given up before before, oldest first, and reports how many it deleted.
+// Pending messages are never pruned. A pruned message can no longer stop
+// a duplicate: before must be older than anything the bus may still
+// redeliver or republish (the inbox keeps that longer).
+func PruneDeliveries(ctx context.Context, q db.Querier, before time.Time, limit int) (int64, error) {
+	tag, err := q.Exec(ctx, `DELETE FROM deliveries WHERE id IN (
+		SELECT id FROM deliveries WHERE status <> 'pending' AND coalesce(sent_at, failed_at) < $1
+		ORDER BY coalesce(sent_at, failed_at) LIMIT $2)`, before, limit)
+	if err != nil {
+		return 0, fmt.Errorf("prune deliveries: %w", err)
+	}
+	return tag.RowsAffected(), nil
 }
 
 // Offsets returns the reminder offsets of a product, largest first.
@@ -168,7 +165,7 @@ func Offsets(ctx context.Context, tx pgx.Tx, product string) ([]int, error) {
 
 // UpsertIssued records what CertificateIssued says of a certificate,
 // keeping facts (revocation, renewal) that may have arrived before it.
-func UpsertIssued(ctx context.Context, tx pgx.Tx, c reminder.Certificate, now time.Time) error {
+func UpsertIssued(ctx context.Context, tx pgx.Tx, c domain.Certificate, now time.Time) error {
 	_, err := tx.Exec(ctx, `INSERT INTO certificates
 		(certificate_id, applicant_id, product, email, language, not_after, correlation_id, updated_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
@@ -197,15 +194,15 @@ func MarkRenewed(ctx context.Context, tx pgx.Tx, certificateID, renewalID string
 
 // LockCertificate reads a certificate and locks it until tx ends, so that
 // a reminder decision and a concurrent revocation or renewal serialize.
-func LockCertificate(ctx context.Context, tx pgx.Tx, certificateID string) (reminder.Certificate, error) {
-	var c reminder.Certificate
+func LockCertificate(ctx context.Context, tx pgx.Tx, certificateID string) (domain.Certificate, error) {
+	var c domain.Certificate
 	var applicant, product, email, lang, corr, renewed *string
 	var notAfter, revoked *time.Time
 	err := tx.QueryRow(ctx, `SELECT certificate_id, applicant_id, product, email, language, not_after, correlation_id,
 		revoked_at, renewed_by FROM certificates WHERE certificate_id = $1 FOR UPDATE`, certificateID).
 		Scan(&c.ID, &applicant, &product, &email, &lang, &notAfter, &corr, &revoked, &renewed)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return c, ErrNotFound
+		return c, errs.NotFound("no such certificate")
 	}
 	if err != nil {
 		return c, err
@@ -260,11 +257,4 @@ func deref(s *string) string {
 		return ""
 	}
 	return *s
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n]
 }

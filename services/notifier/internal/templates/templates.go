@@ -11,7 +11,7 @@ import (
 	"text/template"
 	"time"
 
-	"github.com/certlife/platform/services/notifier/internal/notice"
+	"github.com/certlife/platform/services/notifier/internal/domain"
 )
 
 //go:embed ja/*.tmpl en/*.tmpl
@@ -23,7 +23,7 @@ var jst = time.FixedZone("JST", 9*60*60)
 
 // View is what a template sees.
 type View struct {
-	notice.Data
+	domain.Data
 	// Code is the certificate code, present only while a code mail is
 	// rendered for sending.
 	Code string
@@ -42,8 +42,8 @@ type Set struct {
 // in each language, so that a missing file fails at start, not at a send.
 func Load() (*Set, error) {
 	s := &Set{byKey: map[string]*template.Template{}}
-	for _, lang := range []string{notice.Japanese, notice.English} {
-		for _, reason := range notice.Reasons {
+	for _, lang := range []string{domain.Japanese, domain.English} {
+		for _, reason := range domain.Reasons {
 			name := lang + "/" + reason + ".tmpl"
 			// The language's shared parts (greeting, footer, retrieval
 			// steps) are parsed with each reason's file.
@@ -65,12 +65,12 @@ func Load() (*Set, error) {
 
 // Render returns the subject and the body of a message.
 func (s *Set) Render(reason, lang string, v View) (subject, body string, err error) {
-	t, ok := s.byKey[notice.Language(lang)+"/"+reason]
+	t, ok := s.byKey[domain.Language(lang)+"/"+reason]
 	if !ok {
 		return "", "", fmt.Errorf("templates: no template for reason %q", reason)
 	}
 	if !v.NotAfter.IsZero() {
-		v.RenewalFrom, v.RenewalUntil = notice.RenewalWindow(v.NotAfter)
+		v.RenewalFrom, v.RenewalUntil = domain.RenewalWindow(v.NotAfter)
 	}
 	var sb, bb bytes.Buffer
 	if err := t.ExecuteTemplate(&sb, "subject", v); err != nil {
@@ -85,7 +85,7 @@ func (s *Set) Render(reason, lang string, v View) (subject, body string, err err
 }
 
 func funcs(lang string) template.FuncMap {
-	ja := lang == notice.Japanese
+	ja := lang == domain.Japanese
 	return template.FuncMap{
 		// datetime: Japanese mails in JST, English ones in UTC.
 		"datetime": func(t time.Time) string {

@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/certlife/platform/services/notifier/internal/notice"
+	"github.com/certlife/platform/services/notifier/internal/domain"
 )
 
 // NO-2: every reason has a Japanese and an English template, each with a
@@ -15,16 +15,16 @@ func TestEveryReasonInJapaneseAndEnglish_NO2(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	data := notice.Data{
+	data := domain.Data{
 		Product: "client", Kind: "new", ApplicationID: "app-1", CertificateID: "cert-1", Serial: "0a1b",
 		Name: "辺利 太郎", AcceptedAt: time.Date(2026, 4, 1, 2, 30, 0, 0, time.UTC),
 		CancelDeadline: time.Date(2026, 4, 1, 3, 30, 0, 0, time.UTC), Reason: "superseded",
 		RevokedAt: time.Date(2026, 4, 2, 0, 0, 0, 0, time.UTC), NotAfter: time.Date(2027, 4, 1, 0, 0, 0, 0, time.UTC),
 		DaysBefore: 30,
 	}
-	for _, lang := range []string{notice.Japanese, notice.English} {
+	for _, lang := range []string{domain.Japanese, domain.English} {
 		subjects := map[string]string{}
-		for _, reason := range notice.Reasons {
+		for _, reason := range domain.Reasons {
 			subject, body, err := set.Render(reason, lang, View{Data: data, Code: "CODE-1234"})
 			if err != nil {
 				t.Fatalf("%s/%s: %v", lang, reason, err)
@@ -36,11 +36,11 @@ func TestEveryReasonInJapaneseAndEnglish_NO2(t *testing.T) {
 				t.Fatalf("%s: %s and %s share the subject %q", lang, prev, reason, subject)
 			}
 			subjects[subject] = reason
-			if notice.CarriesCode(reason) != strings.Contains(body, "CODE-1234") {
+			if domain.CarriesCode(reason) != strings.Contains(body, "CODE-1234") {
 				t.Fatalf("%s/%s: the code appears in the body only for code mails", lang, reason)
 			}
 			isJa := strings.Contains(subject+body, "様") || strings.Contains(body, "お客様")
-			if (lang == notice.Japanese) != isJa {
+			if (lang == domain.Japanese) != isJa {
 				t.Fatalf("%s/%s is not in its language:\n%s", lang, reason, body)
 			}
 		}
@@ -53,16 +53,16 @@ func TestDeadlineInJSTForJapanese_NO2(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	v := View{Data: notice.Data{Product: "client", Kind: "renewal", ApplicationID: "app-1",
+	v := View{Data: domain.Data{Product: "client", Kind: "renewal", ApplicationID: "app-1",
 		CancelDeadline: time.Date(2026, 4, 1, 15, 30, 0, 0, time.UTC)}}
-	_, ja, err := set.Render(notice.ReasonApplicationProvisional, "ja", v)
+	_, ja, err := set.Render(domain.ReasonApplicationProvisional, "ja", v)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(ja, "2026年4月2日 00:30（日本時間）") || !strings.Contains(ja, "更新申請") {
 		t.Fatalf("Japanese body lacks the JST deadline or the kind:\n%s", ja)
 	}
-	subject, en, err := set.Render(notice.ReasonApplicationProvisional, "en", v)
+	subject, en, err := set.Render(domain.ReasonApplicationProvisional, "en", v)
 	if err != nil {
 		t.Fatal(err)
 	}

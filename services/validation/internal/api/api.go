@@ -1,34 +1,29 @@
 // Package api is validation's HTTP edge: the operators' review queue
-// (OP-1), behind the reviewer role.
+// (OP-1), behind the reviewer role. It decodes, calls a use case and
+// encodes; errors become RFC 9457 problems here and only here
+// (httpx.WriteError).
 package api
 
 import (
-	"errors"
 	"log/slog"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/go-chi/chi/v5"
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/certlife/platform/pkg/db"
+	"github.com/certlife/platform/pkg/errs"
 	"github.com/certlife/platform/pkg/events"
 	"github.com/certlife/platform/pkg/httpx"
 	"github.com/certlife/platform/pkg/opsauth"
-	"github.com/certlife/platform/services/validation/internal/queue"
-	"github.com/certlife/platform/services/validation/internal/review"
-	"github.com/certlife/platform/services/validation/internal/store"
+	"github.com/certlife/platform/services/validation/internal/app"
+	"github.com/certlife/platform/services/validation/internal/domain"
 )
 
 // API serves the review routes.
 type API struct {
-	Pool  *pgxpool.Pool
-	Queue *queue.Queue
+	Queue *app.Queue
 	Log   *slog.Logger
 }
 
@@ -65,7 +60,20 @@ type Evidence struct {
 	Payment               Payment              `json:"payment"`
 	// PreviousApprovals are earlier approved applications of the same
 	// organization (company code) seen by this service, newest first.
-	PreviousApprovals []store.Approval `json:"previous_approvals"`
+	PreviousApprovals []Approval `json:"previous_approvals"`
+}
+
+// Approval is one approved application of the organization.
+type Approval struct {
+	ReviewID              uuid.UUID `json:"review_id"`
+	ApplicationID         string    `json:"application_id"`
+	Product               string    `json:"product"`
+	Kind                  string    `json:"kind"`
+	ApplicantNameEn       string    `json:"applicant_name_en"`
+	ApplicantEmail        string    `json:"applicant_email"`
+	PreviousCertificateID string    `json:"previous_certificate_id,omitempty"`
+	ApprovedBy            string    `json:"approved_by"`
+	ApprovedAt            time.Time `json:"approved_at"`
 }
 
 // Payment is the payment status of the application.
@@ -93,33 +101,32 @@ func (a *API) list(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	status := q.Get("status")
 	if status == "" {
-		status = review.StatusPending
+		status = domain.StatusPending
 	}
-	var errs []httpx.FieldError
-	if status != review.StatusPending && status != review.StatusApproved && status != review.StatusRejected {
-		errs = append(errs, httpx.FieldError{Field: "status", Message: "must be pending, approved or rejected"})
+	var bad []errs.Field
+	if status != domain.StatusPending && status != domain.StatusApproved && status != domain.StatusRejected {
+		bad = append(bad, errs.Field{Name: "status", Message: "must be pending, approved or rejected"})
 	}
 	limit := defaultLimit
 	if s := q.Get("limit"); s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil || n < 1 || n > maxLimit {
-			errs = append(errs, httpx.FieldError{Field: "limit", Message: "must be a number from 1 to " + strconv.Itoa(maxLimit)})
+			bad = append(bad, errs.Field{Name: "limit", Message: "must be a number from 1 to " + strconv.Itoa(maxLimit)})
 		}
 		limit = n
 	}
-	if len(errs) > 0 {
-		httpx.WriteProblem(w, r, httpx.Invalid(errs...))
+	if len(bad) > 0 {
+		httpx.WriteError(w, r, a.Log, errs.Invalid(bad...))
 		return
 	}
-	reviews, err := store.List(r.Context(), a.Pool, status, limit)
+	ds, err := a.Queue.List(r.Context(), status, limit)
 	if err != nil {
 		httpx.WriteError(w, r, a.Log, err)
 		return
 	}
-	out, err := a.views(r, reviews)
-	if err != nil {
-		httpx.WriteError(w, r, a.Log, err)
-		return
+	out := make([]Review, 0, len(ds))
+	for _, d := range ds {
+		out = append(out, view(d))
 	}
 	// Lists are wrapped in an object, like every list of the API.
 	httpx.WriteJSON(w, http.StatusOK, map[string]any{"reviews": out})
@@ -127,16 +134,13 @@ func (a *API) list(w http.ResponseWriter, r *http.Request) {
 
 // get handles GET /ops/v1/reviews/{id}.
 func (a *API) get(w http.ResponseWriter, r *http.Request) {
-	id, ok := reviewID(w, r)
-	if !ok {
-		return
-	}
-	rv, err := store.Get(r.Context(), a.Pool, id)
+	id, err := reviewID(r)
 	if err != nil {
-		httpx.WriteError(w, r, a.Log, problem(err))
+		httpx.WriteError(w, r, a.Log, err)
 		return
 	}
-	a.writeOne(w, r, rv)
+	d, err := a.Queue.Get(r.Context(), id)
+	a.writeOne(w, r, d, err)
 }
 
 // approve handles POST /ops/v1/reviews/{id}/approve.
@@ -155,99 +159,49 @@ func (a *API) reject(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteProblem(w, r, p)
 		return
 	}
-	reason := strings.TrimSpace(body.Reason)
-	switch {
-	case reason == "":
-		httpx.WriteProblem(w, r, httpx.Invalid(httpx.FieldError{Field: "reason", Message: "is required"}))
-		return
-	case utf8.RuneCountInString(reason) > review.MaxReasonLen:
-		httpx.WriteProblem(w, r, httpx.Invalid(httpx.FieldError{Field: "reason",
-			Message: "must be at most " + strconv.Itoa(review.MaxReasonLen) + " characters"}))
+	reason, err := domain.RejectionReason(body.Reason)
+	if err != nil {
+		httpx.WriteError(w, r, a.Log, err)
 		return
 	}
 	a.decide(w, r, false, reason)
 }
 
 func (a *API) decide(w http.ResponseWriter, r *http.Request, approve bool, reason string) {
-	id, ok := reviewID(w, r)
-	if !ok {
-		return
-	}
-	var rv review.Review
-	err := db.InTx(r.Context(), a.Pool, func(tx pgx.Tx) error {
-		var err error
-		rv, err = a.Queue.Decide(r.Context(), tx, id, approve, opsauth.Actor(r.Context()), reason)
-		return err
-	})
-	if err != nil {
-		httpx.WriteError(w, r, a.Log, problem(err))
-		return
-	}
-	a.writeOne(w, r, rv)
-}
-
-func (a *API) writeOne(w http.ResponseWriter, r *http.Request, rv review.Review) {
-	out, err := a.views(r, []review.Review{rv})
+	id, err := reviewID(r)
 	if err != nil {
 		httpx.WriteError(w, r, a.Log, err)
 		return
 	}
-	httpx.WriteJSON(w, http.StatusOK, out[0])
+	d, err := a.Queue.Decide(r.Context(), id, approve, opsauth.Actor(r.Context()), reason)
+	a.writeOne(w, r, d, err)
 }
 
-func reviewID(w http.ResponseWriter, r *http.Request) (uuid.UUID, bool) {
+func (a *API) writeOne(w http.ResponseWriter, r *http.Request, d app.Dossier, err error) {
+	if err != nil {
+		httpx.WriteError(w, r, a.Log, err)
+		return
+	}
+	httpx.WriteJSON(w, http.StatusOK, view(d))
+}
+
+// reviewID reads {id}; a malformed one names no review.
+func reviewID(r *http.Request) (uuid.UUID, error) {
 	id, err := uuid.Parse(chi.URLParam(r, "id"))
 	if err != nil {
-		httpx.WriteProblem(w, r, httpx.NotFound())
-		return id, false
+		return id, errs.NotFound("")
 	}
-	return id, true
+	return id, nil
 }
 
-// problem maps the queue's refusals to problem documents.
-func problem(err error) error {
-	switch {
-	case errors.Is(err, store.ErrNotFound):
-		return httpx.NotFound()
-	case errors.Is(err, review.ErrDecided):
-		return httpx.Conflict("review-decided", "the review is already decided")
-	case errors.Is(err, review.ErrNotPending):
-		return httpx.Conflict("review-not-pending", "the review waits for final acceptance or payment")
-	}
-	return err
-}
-
-// views turns reviews into their API form, with the approval history of
-// their organizations read in one query.
-func (a *API) views(r *http.Request, reviews []review.Review) ([]Review, error) {
-	var codes []string
-	seen := map[string]bool{}
-	for _, rv := range reviews {
-		if rv.Application != nil {
-			if c := rv.Application.Organization.CompanyCode; c != "" && !seen[c] {
-				seen[c] = true
-				codes = append(codes, c)
-			}
-		}
-	}
-	history, err := store.History(r.Context(), a.Pool, codes)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]Review, 0, len(reviews))
-	for _, rv := range reviews {
-		out = append(out, view(rv, history))
-	}
-	return out, nil
-}
-
-func view(rv review.Review, history map[string][]store.Approval) Review {
+func view(d app.Dossier) Review {
+	rv := d.Review
 	v := Review{
 		ID: rv.ID, ApplicationID: rv.ApplicationID, Status: rv.Status, CreatedAt: rv.CreatedAt,
 		FinalAt: rv.FinalAt, PendingAt: rv.PendingAt,
-		Evidence: Evidence{PreviousApprovals: []store.Approval{}},
+		Evidence: Evidence{PreviousApprovals: make([]Approval, 0, len(d.PreviousApprovals))},
 	}
-	if rv.Status == review.StatusWaiting {
+	if rv.Status == domain.StatusWaiting {
 		v.WaitingFor = rv.WaitingFor()
 	}
 	if a := rv.Application; a != nil {
@@ -255,11 +209,9 @@ func view(rv review.Review, history map[string][]store.Approval) Review {
 		v.Evidence.Organization, v.Evidence.Applicant = &a.Organization, &a.Applicant
 		v.Evidence.Language = a.Language
 		v.Evidence.PreviousCertificateID, v.Evidence.ReissueReason = a.PreviousCertificateID, a.ReissueReason
-		for _, h := range history[a.Organization.CompanyCode] {
-			if h.ReviewID != rv.ID && len(v.Evidence.PreviousApprovals) < 20 {
-				v.Evidence.PreviousApprovals = append(v.Evidence.PreviousApprovals, h)
-			}
-		}
+	}
+	for _, h := range d.PreviousApprovals {
+		v.Evidence.PreviousApprovals = append(v.Evidence.PreviousApprovals, Approval(h))
 	}
 	if p := rv.Payment; p != nil {
 		v.Evidence.Payment = Payment{Paid: true, Method: p.Method, Reference: p.Reference, PaidAt: &p.At}

@@ -1,5 +1,7 @@
 // Package store is validation's Postgres access: reviews and the history
-// of approvals per organization. The caller owns the transaction.
+// of approvals per organization. Writes run on the use case's
+// transaction; Update and UpdateForApplication hide the row lock and the
+// write.
 package store
 
 import (
@@ -13,22 +15,20 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/certlife/platform/pkg/db"
+	"github.com/certlife/platform/pkg/errs"
 	"github.com/certlife/platform/pkg/events"
-	"github.com/certlife/platform/services/validation/internal/review"
+	"github.com/certlife/platform/services/validation/internal/domain"
 )
 
 // Querier is a pool, a connection or a transaction.
 type Querier = db.Querier
 
-// ErrNotFound: no such review.
-var ErrNotFound = errors.New("review not found")
-
 const columns = `id, application_id, correlation_id, application, final_at, paid_at, payment_method,
 	payment_reference, status, pending_at, decided_by, decided_at, reject_reason, created_at`
 
-func scan(row pgx.Row) (review.Review, error) {
+func scan(row pgx.Row) (domain.Review, error) {
 	var (
-		r                       review.Review
+		r                       domain.Review
 		app                     []byte
 		paidAt                  *time.Time
 		method, ref, by, reason *string
@@ -36,7 +36,7 @@ func scan(row pgx.Row) (review.Review, error) {
 	err := row.Scan(&r.ID, &r.ApplicationID, &r.CorrelationID, &app, &r.FinalAt, &paidAt, &method,
 		&ref, &r.Status, &r.PendingAt, &by, &r.DecidedAt, &reason, &r.CreatedAt)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return r, ErrNotFound
+		return r, errs.NotFound("")
 	}
 	if err != nil {
 		return r, err
@@ -49,7 +49,7 @@ func scan(row pgx.Row) (review.Review, error) {
 		r.Application = &a
 	}
 	if paidAt != nil {
-		r.Payment = &review.Payment{At: *paidAt, Method: deref(method), Reference: deref(ref)}
+		r.Payment = &domain.Payment{At: *paidAt, Method: deref(method), Reference: deref(ref)}
 	}
 	r.DecidedBy, r.Reason = deref(by), deref(reason)
 	return r, nil
@@ -62,36 +62,53 @@ func deref(s *string) string {
 	return *s
 }
 
-// LockForApplication returns the application's review locked for update,
-// creating a waiting one first if there is none. Concurrent handlers of
-// one application queue up on the row lock.
-func LockForApplication(ctx context.Context, tx pgx.Tx, applicationID string, now time.Time) (review.Review, error) {
+// UpdateForApplication is the repository update of the application's
+// review: it creates a waiting review first if there is none, locks the
+// row (concurrent handlers of one application queue up on it), lets fn
+// change it, and saves it, all on tx.
+func UpdateForApplication(ctx context.Context, tx pgx.Tx, applicationID string, now time.Time, fn func(*domain.Review) error) error {
 	id, err := uuid.NewV7()
 	if err != nil {
-		return review.Review{}, err
+		return err
 	}
 	if _, err := tx.Exec(ctx, `INSERT INTO reviews (id, application_id, status, created_at, updated_at)
 		VALUES ($1, $2, 'waiting', $3, $3) ON CONFLICT (application_id) DO NOTHING`, id, applicationID, now); err != nil {
-		return review.Review{}, fmt.Errorf("create review: %w", err)
+		return fmt.Errorf("create review: %w", err)
 	}
-	return scan(tx.QueryRow(ctx, `SELECT `+columns+` FROM reviews WHERE application_id = $1 FOR UPDATE`, applicationID))
+	r, err := scan(tx.QueryRow(ctx, `SELECT `+columns+` FROM reviews WHERE application_id = $1 FOR UPDATE`, applicationID))
+	if err != nil {
+		return err
+	}
+	if err := fn(&r); err != nil {
+		return err
+	}
+	return save(ctx, tx, r, now)
 }
 
-// Lock returns a review by ID, locked for update.
-func Lock(ctx context.Context, tx pgx.Tx, id uuid.UUID) (review.Review, error) {
-	return scan(tx.QueryRow(ctx, `SELECT `+columns+` FROM reviews WHERE id = $1 FOR UPDATE`, id))
+// Update is the repository update of a review by ID: SELECT … FOR
+// UPDATE, fn, and the write, on tx. A missing review is a not-found
+// error. It returns the review as saved.
+func Update(ctx context.Context, tx pgx.Tx, id uuid.UUID, now time.Time, fn func(*domain.Review) error) (domain.Review, error) {
+	r, err := scan(tx.QueryRow(ctx, `SELECT `+columns+` FROM reviews WHERE id = $1 FOR UPDATE`, id))
+	if err != nil {
+		return r, err
+	}
+	if err := fn(&r); err != nil {
+		return r, err
+	}
+	return r, save(ctx, tx, r, now)
 }
 
 // Get reads a review.
-func Get(ctx context.Context, q Querier, id uuid.UUID) (review.Review, error) {
+func Get(ctx context.Context, q Querier, id uuid.UUID) (domain.Review, error) {
 	return scan(q.QueryRow(ctx, `SELECT `+columns+` FROM reviews WHERE id = $1`, id))
 }
 
 // List returns reviews of a status: the queue oldest first, decided
 // reviews most recent first.
-func List(ctx context.Context, q Querier, status string, limit int) ([]review.Review, error) {
+func List(ctx context.Context, q Querier, status string, limit int) ([]domain.Review, error) {
 	order := `pending_at, id`
-	if status == review.StatusApproved || status == review.StatusRejected {
+	if status == domain.StatusApproved || status == domain.StatusRejected {
 		order = `decided_at DESC, id`
 	}
 	rows, err := q.Query(ctx, `SELECT `+columns+` FROM reviews WHERE status = $1 ORDER BY `+order+` LIMIT $2`, status, limit)
@@ -99,7 +116,7 @@ func List(ctx context.Context, q Querier, status string, limit int) ([]review.Re
 		return nil, err
 	}
 	defer rows.Close()
-	var out []review.Review
+	var out []domain.Review
 	for rows.Next() {
 		r, err := scan(rows)
 		if err != nil {
@@ -110,8 +127,8 @@ func List(ctx context.Context, q Querier, status string, limit int) ([]review.Re
 	return out, rows.Err()
 }
 
-// Save writes a review's state back.
-func Save(ctx context.Context, tx pgx.Tx, r review.Review, now time.Time) error {
+// save writes a review's state back.
+func save(ctx context.Context, tx pgx.Tx, r domain.Review, now time.Time) error {
 	var app []byte
 	var companyCode *string
 	if r.Application != nil {
@@ -138,22 +155,8 @@ func Save(ctx context.Context, tx pgx.Tx, r review.Review, now time.Time) error 
 	return nil
 }
 
-// Approval is one approved application of an organization, as kept in
-// the history.
-type Approval struct {
-	ReviewID              uuid.UUID `json:"review_id"`
-	ApplicationID         string    `json:"application_id"`
-	Product               string    `json:"product"`
-	Kind                  string    `json:"kind"`
-	ApplicantNameEn       string    `json:"applicant_name_en"`
-	ApplicantEmail        string    `json:"applicant_email"`
-	PreviousCertificateID string    `json:"previous_certificate_id,omitempty"`
-	ApprovedBy            string    `json:"approved_by"`
-	ApprovedAt            time.Time `json:"approved_at"`
-}
-
 // RecordApproval adds an approved review to its organization's history.
-func RecordApproval(ctx context.Context, tx pgx.Tx, r review.Review) error {
+func RecordApproval(ctx context.Context, tx pgx.Tx, r domain.Review) error {
 	a := r.Application
 	_, err := tx.Exec(ctx, `INSERT INTO organization_history (review_id, company_code, application_id, product, kind,
 		applicant_name_en, applicant_email, previous_certificate_id, approved_by, approved_at)
@@ -166,12 +169,10 @@ func RecordApproval(ctx context.Context, tx pgx.Tx, r review.Review) error {
 	return nil
 }
 
-// historyLimit bounds the approvals shown per organization.
-const historyLimit = 20
-
-// History returns, per company code, the most recent approvals.
-func History(ctx context.Context, q Querier, companyCodes []string) (map[string][]Approval, error) {
-	out := map[string][]Approval{}
+// History returns, per company code, the most recent approvals: one more
+// than a review shows, since the review itself may be among them.
+func History(ctx context.Context, q Querier, companyCodes []string) (map[string][]domain.Approval, error) {
+	out := map[string][]domain.Approval{}
 	if len(companyCodes) == 0 {
 		return out, nil
 	}
@@ -180,14 +181,14 @@ func History(ctx context.Context, q Querier, companyCodes []string) (map[string]
 			COALESCE(previous_certificate_id, ''), approved_by, approved_at
 		FROM (SELECT *, row_number() OVER (PARTITION BY company_code ORDER BY approved_at DESC) AS n
 		      FROM organization_history WHERE company_code = ANY($1)) h
-		WHERE n <= $2 ORDER BY company_code, approved_at DESC`, companyCodes, historyLimit+1)
+		WHERE n <= $2 ORDER BY company_code, approved_at DESC`, companyCodes, domain.MaxPreviousApprovals+1)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
 	for rows.Next() {
 		var code string
-		var a Approval
+		var a domain.Approval
 		if err := rows.Scan(&code, &a.ReviewID, &a.ApplicationID, &a.Product, &a.Kind, &a.ApplicantNameEn,
 			&a.ApplicantEmail, &a.PreviousCertificateID, &a.ApprovedBy, &a.ApprovedAt); err != nil {
 			return nil, err

@@ -1,6 +1,8 @@
-// Package coupon holds the rules of prepaid coupons (PC-2, BI-1): the
-// number format, products, expiry, and why a coupon cannot be used.
-package coupon
+// Package domain holds billing's types and rules, with no I/O: prepaid
+// coupons (PC-2, BI-1) — the number format, products, expiry, why a
+// coupon cannot be used, the import file — and the states of an
+// application's coupon reservation.
+package domain
 
 import (
 	"errors"

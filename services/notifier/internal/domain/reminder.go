@@ -1,13 +1,12 @@
-// Package reminder decides renewal reminders (PC-10, NO-3): when they are
-// due for a certificate, and whether one that fires — on time or late,
-// after the notifier was down — is still worth sending.
-package reminder
+package domain
+
+// Renewal reminders (PC-10, NO-3): when they are due for a certificate,
+// and whether one that fires — on time or late, after the notifier was
+// down — is still worth sending.
 
 import (
 	"fmt"
 	"time"
-
-	"github.com/certlife/platform/services/notifier/internal/notice"
 )
 
 const day = 24 * time.Hour
@@ -26,9 +25,9 @@ type Certificate struct {
 	CorrelationID string
 }
 
-// Due is when the reminder daysBefore of a certificate expiring at
+// ReminderDue is when the reminder daysBefore of a certificate expiring at
 // notAfter is due.
-func Due(notAfter time.Time, daysBefore int) time.Time {
+func ReminderDue(notAfter time.Time, daysBefore int) time.Time {
 	return notAfter.Add(-time.Duration(daysBefore) * day)
 }
 
@@ -42,7 +41,7 @@ const (
 	SuppressedIncomplete = "certificate_unknown_or_incomplete"
 )
 
-// Decide says whether the reminder daysBefore of c, firing at now, is
+// DecideReminder says whether the reminder daysBefore of c, firing at now, is
 // still relevant. offsets are the product's configured offsets. It returns
 // "" to send, or why not.
 //
@@ -51,7 +50,7 @@ const (
 // beyond the renewal window; and when a shorter reminder is also due by now
 // (the notifier was down across both), only the latest one goes out, so
 // that one outage does not produce a burst of notices and codes.
-func Decide(c Certificate, daysBefore int, offsets []int, now time.Time) string {
+func DecideReminder(c Certificate, daysBefore int, offsets []int, now time.Time) string {
 	switch {
 	case c.NotAfter.IsZero() || c.ApplicantID == "" || c.Email == "":
 		return SuppressedIncomplete
@@ -59,7 +58,7 @@ func Decide(c Certificate, daysBefore int, offsets []int, now time.Time) string 
 		return SuppressedRevoked
 	case c.RenewedBy != "":
 		return SuppressedRenewed
-	case now.After(c.NotAfter.Add(notice.RenewalClosesAfter)):
+	case now.After(c.NotAfter.Add(RenewalClosesAfter)):
 		return SuppressedExpired
 	}
 	configured := false
@@ -67,7 +66,7 @@ func Decide(c Certificate, daysBefore int, offsets []int, now time.Time) string 
 		if d == daysBefore {
 			configured = true
 		}
-		if d < daysBefore && !now.Before(Due(c.NotAfter, d)) {
+		if d < daysBefore && !now.Before(ReminderDue(c.NotAfter, d)) {
 			return SuppressedSuperseded
 		}
 	}
@@ -77,7 +76,7 @@ func Decide(c Certificate, daysBefore int, offsets []int, now time.Time) string 
 	return ""
 }
 
-// Key is the timer key of one reminder.
-func Key(certificateID string, daysBefore int) string {
+// ReminderKey is the timer key of one reminder.
+func ReminderKey(certificateID string, daysBefore int) string {
 	return fmt.Sprintf("%s/%d", certificateID, daysBefore)
 }

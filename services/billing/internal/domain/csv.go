@@ -1,4 +1,4 @@
-package coupon
+package domain
 
 import (
 	"encoding/csv"
@@ -7,6 +7,8 @@ import (
 	"io"
 	"strings"
 	"time"
+
+	"github.com/certlife/platform/pkg/errs"
 )
 
 // Header is the required first line of an import file (BI-1).
@@ -22,8 +24,8 @@ type Line struct {
 
 // Rejection is a line that will not be imported, and why.
 type Rejection struct {
-	Line  int    `json:"line"`
-	Error string `json:"error"`
+	Line  int
+	Error string
 }
 
 // Parsed is an import file split into good lines and rejected ones.
@@ -32,32 +34,14 @@ type Parsed struct {
 	Rejected []Rejection
 }
 
-// FileError is a file that cannot be imported at all (nothing is).
-type FileError struct {
-	Kind    FileErrorKind
-	Message string
-}
-
-// FileErrorKind tells the HTTP edge which problem to answer.
-type FileErrorKind int
-
-const (
-	// FileEmpty: no content at all.
-	FileEmpty FileErrorKind = iota
-	// FileMalformed: not parseable as CSV.
-	FileMalformed
-	// FileBadHeader: the first line is not the expected header.
-	FileBadHeader
-	// FileNoLines: a header and nothing else.
-	FileNoLines
-)
-
-func (e *FileError) Error() string { return e.Message }
-
 // ParseCSV reads an import file. Lines with a bad number, product or
 // expiry, an expiry not after now, or a number seen earlier in the file
 // are rejected one by one; the rest are returned for import. Whether a
 // number already exists is for the store to say, atomically.
+//
+// A file that cannot be imported at all (nothing is) is an errs error:
+// empty or not CSV is malformed; a wrong header, or a header and no coupon
+// lines, is invalid (field "header" or "lines").
 func ParseCSV(r io.Reader, now time.Time) (Parsed, error) {
 	var out Parsed
 	cr := csv.NewReader(r)
@@ -65,13 +49,13 @@ func ParseCSV(r io.Reader, now time.Time) (Parsed, error) {
 	cr.ReuseRecord = true
 	head, err := cr.Read()
 	if errors.Is(err, io.EOF) {
-		return out, &FileError{Kind: FileEmpty, Message: "the file is empty"}
+		return out, errs.Malformed("the file is empty")
 	}
 	if err != nil {
-		return out, &FileError{Kind: FileMalformed, Message: "malformed CSV: " + err.Error()}
+		return out, errs.Malformed("malformed CSV: " + err.Error())
 	}
 	if !isHeader(head) {
-		return out, &FileError{Kind: FileBadHeader, Message: "the first line must be the header " + strings.Join(Header, ",")}
+		return out, errs.InvalidField("header", "the first line must be the header "+strings.Join(Header, ","))
 	}
 	seen := map[string]int{}
 	for {
@@ -82,7 +66,7 @@ func ParseCSV(r io.Reader, now time.Time) (Parsed, error) {
 		if err != nil {
 			// A broken quote leaves the rest of the file unreadable: refuse
 			// the whole file rather than import a guess.
-			return Parsed{}, &FileError{Kind: FileMalformed, Message: "malformed CSV: " + err.Error()}
+			return Parsed{}, errs.Malformed("malformed CSV: " + err.Error())
 		}
 		line, _ := cr.FieldPos(0)
 		l, msg := parseLine(rec, now)
@@ -101,7 +85,7 @@ func ParseCSV(r io.Reader, now time.Time) (Parsed, error) {
 		out.Lines = append(out.Lines, l)
 	}
 	if len(out.Lines) == 0 && len(out.Rejected) == 0 {
-		return out, &FileError{Kind: FileNoLines, Message: "the file holds a header and no coupon lines"}
+		return out, errs.InvalidField("lines", "the file holds a header and no coupon lines")
 	}
 	return out, nil
 }

@@ -1,13 +1,18 @@
-// Package review is the review of one application (PC-6, OP-1): the facts
-// it waits for, when it enters the operators' queue, and its decision.
-package review
+// Package domain is validation's types and rules, with no I/O: the review
+// of one application (PC-6, OP-1) — the facts it waits for, when it
+// enters the operators' queue, and its decision — and the approvals an
+// organization's history keeps.
+package domain
 
 import (
-	"errors"
+	"strconv"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 
+	"github.com/certlife/platform/pkg/errs"
 	"github.com/certlife/platform/pkg/events"
 )
 
@@ -50,11 +55,24 @@ type Review struct {
 	CreatedAt   time.Time
 }
 
-// Errors of a decision; the HTTP edge makes them 409s.
+// Errors of a decision (conflicts: 409 at the HTTP edge).
 var (
-	ErrDecided    = errors.New("the review is already decided")
-	ErrNotPending = errors.New("the review is not pending yet")
+	ErrDecided    = errs.Conflict("review-decided", "the review is already decided")
+	ErrNotPending = errs.Conflict("review-not-pending", "the review waits for final acceptance or payment")
 )
+
+// RejectionReason is an operator's reason for a rejection, trimmed: it is
+// required and at most MaxReasonLen characters.
+func RejectionReason(s string) (string, error) {
+	reason := strings.TrimSpace(s)
+	switch {
+	case reason == "":
+		return "", errs.InvalidField("reason", "is required")
+	case utf8.RuneCountInString(reason) > MaxReasonLen:
+		return "", errs.InvalidField("reason", "must be at most "+strconv.Itoa(MaxReasonLen)+" characters")
+	}
+	return reason, nil
+}
 
 // RecordFinal keeps the application as finally accepted. The snapshot can
 // be refreshed while the review waits, never once operators can see it.
@@ -113,6 +131,35 @@ func (r *Review) WaitingFor() []string {
 	}
 	if r.Payment == nil {
 		out = append(out, "payment")
+	}
+	return out
+}
+
+// Approval is one approved application of an organization, as its
+// history keeps it (evidence for later reviews, OP-1).
+type Approval struct {
+	ReviewID              uuid.UUID
+	ApplicationID         string
+	Product               string
+	Kind                  string
+	ApplicantNameEn       string
+	ApplicantEmail        string
+	PreviousCertificateID string
+	ApprovedBy            string
+	ApprovedAt            time.Time
+}
+
+// MaxPreviousApprovals bounds the earlier approvals shown with a review.
+const MaxPreviousApprovals = 20
+
+// PreviousApprovals are the approvals of r's organization other than r
+// itself, newest first as given, at most MaxPreviousApprovals.
+func (r *Review) PreviousApprovals(history []Approval) []Approval {
+	out := []Approval{}
+	for _, h := range history {
+		if h.ReviewID != r.ID && len(out) < MaxPreviousApprovals {
+			out = append(out, h)
+		}
 	}
 	return out
 }

@@ -1,9 +1,8 @@
-// Package metrics holds billing's business counters (OP-3).
-package metrics
+package app
 
 import "github.com/prometheus/client_golang/prometheus"
 
-// Metrics counts coupon outcomes. Counters move when the handler's work
+// Metrics are billing's business counters (OP-3): coupon outcomes. Counters move when the handler's work
 // is done; a transaction that then fails to commit is retried, so a
 // counter can run ahead of the database by the rare rolled-back attempt.
 type Metrics struct {
@@ -16,8 +15,8 @@ type Metrics struct {
 	Checks         *prometheus.CounterVec
 }
 
-// New creates and registers the counters.
-func New(reg prometheus.Registerer) *Metrics {
+// NewMetrics creates and registers the counters.
+func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
 		Imported: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "coupons_imported_total", Help: "Coupons imported from CSV batches (BI-1).",

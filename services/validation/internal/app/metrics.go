@@ -1,16 +1,16 @@
-// Package metrics holds validation's business counters (OP-3).
-package metrics
+package app
 
 import "github.com/prometheus/client_golang/prometheus"
 
-// Metrics counts reviews entering the queue and their decisions.
+// Metrics are validation's business counters (OP-3): reviews entering
+// the queue and their decisions.
 type Metrics struct {
 	Queued  prometheus.Counter
 	Decided *prometheus.CounterVec
 }
 
-// New creates and registers the counters.
-func New(reg prometheus.Registerer) *Metrics {
+// NewMetrics creates and registers the counters.
+func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
 		Queued: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "reviews_queued_total", Help: "Reviews that became pending (final and paid).",

@@ -1,8 +1,11 @@
-package notice
+package domain
 
 import (
 	"regexp"
+	"strings"
 	"testing"
+	"time"
+	"unicode/utf8"
 )
 
 // NO-1: the Message-ID is a pure function of (recipient, reason, subject
@@ -36,5 +39,30 @@ func TestLanguageFallsBackToEnglish_NO2(t *testing.T) {
 		if got := Language(in); got != want {
 			t.Errorf("Language(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+// NO-1: a failed message is retried after each delay of RetryDelays in
+// turn, then given up.
+func TestNextAttempt_NO1(t *testing.T) {
+	now := time.Date(2026, 4, 1, 9, 0, 0, 0, time.UTC)
+	for i, d := range RetryDelays {
+		next, ok := NextAttempt(i+1, now)
+		if !ok || !next.Equal(now.Add(d)) {
+			t.Fatalf("after attempt %d: %v %v, want %v", i+1, next, ok, now.Add(d))
+		}
+	}
+	if _, ok := NextAttempt(len(RetryDelays)+1, now); ok {
+		t.Fatal("retried after the last delay")
+	}
+}
+
+// NO-4: the error kept in the delivery log is bounded and stays valid
+// UTF-8 (Postgres refuses anything else).
+func TestLastErrorIsBoundedUTF8_NO4(t *testing.T) {
+	var d Delivery
+	d.MarkRetry(strings.Repeat("あ", 400), time.Now())
+	if d.LastError == nil || len(*d.LastError) > maxLastError || !utf8.ValidString(*d.LastError) || d.Attempts != 1 {
+		t.Fatalf("last error %d bytes, valid %v, attempts %d", len(*d.LastError), utf8.ValidString(*d.LastError), d.Attempts)
 	}
 }

@@ -1,8 +1,10 @@
-// Package notice is what the notifier knows about an e-mail before it is
-// sent: why it goes out (the reason), to whom, in which language, the
-// inputs its template is rendered from, and the stable Message-ID that
-// makes every retry and every redelivered event the same message (NO-1).
-package notice
+// Package domain is the notifier's types and rules, with no I/O: what it
+// knows about an e-mail before it is sent — why it goes out (the reason),
+// to whom, in which language, the inputs its template is rendered from,
+// and the stable Message-ID that makes every retry and every redelivered
+// event the same message (NO-1) — the delivery log and its retry policy,
+// and renewal reminders (reminder.go).
+package domain
 
 import (
 	"crypto/sha256"

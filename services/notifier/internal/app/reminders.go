@@ -1,4 +1,4 @@
-package notifier
+package app
 
 import (
 	"context"
@@ -11,9 +11,10 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/certlife/platform/pkg/bus"
+	"github.com/certlife/platform/pkg/errs"
 	"github.com/certlife/platform/pkg/events"
 	"github.com/certlife/platform/pkg/timer"
-	"github.com/certlife/platform/services/notifier/internal/reminder"
+	"github.com/certlife/platform/services/notifier/internal/domain"
 	"github.com/certlife/platform/services/notifier/internal/store"
 )
 
@@ -27,13 +28,13 @@ type reminderTimer struct {
 // reminders at the product's offsets before expiry (PC-10, NO-3). The
 // timers are durable: one that came due while the notifier was down fires
 // when it is back, and is checked for relevance then.
-func (s *Service) onCertificateIssued(ctx context.Context, tx pgx.Tx, env events.Envelope) error {
+func (a *App) onCertificateIssued(ctx context.Context, tx pgx.Tx, env events.Envelope) error {
 	p, err := events.Decode[events.CertificateIssued](env)
 	if err != nil {
 		return err
 	}
-	now := s.d.Clock.Now()
-	c := reminder.Certificate{
+	now := a.Clock.Now()
+	c := domain.Certificate{
 		ID: p.CertificateID, ApplicantID: p.ApplicantID, Product: p.Product,
 		Email: p.Recipient.Email, Language: p.Recipient.Language, NotAfter: p.NotAfter, CorrelationID: env.CorrelationID,
 	}
@@ -48,7 +49,7 @@ func (s *Service) onCertificateIssued(ctx context.Context, tx pgx.Tx, env events
 		}
 	}
 	if p.NotAfter.IsZero() {
-		s.d.Log.Warn("certificate without not_after: no reminders", "certificate", p.CertificateID, "event", env.ID)
+		a.Log.Warn("certificate without not_after: no reminders", "certificate", p.CertificateID, "event", env.ID)
 		return nil
 	}
 	offsets, err := store.Offsets(ctx, tx, p.Product)
@@ -56,8 +57,8 @@ func (s *Service) onCertificateIssued(ctx context.Context, tx pgx.Tx, env events
 		return err
 	}
 	for _, days := range offsets {
-		due := reminder.Due(p.NotAfter, days)
-		if err := timer.Schedule(ctx, tx, timerReminder, reminder.Key(p.CertificateID, days), due,
+		due := domain.ReminderDue(p.NotAfter, days)
+		if err := timer.Schedule(ctx, tx, TimerReminder, domain.ReminderKey(p.CertificateID, days), due,
 			reminderTimer{CertificateID: p.CertificateID, DaysBefore: days}); err != nil {
 			return err
 		}
@@ -65,7 +66,7 @@ func (s *Service) onCertificateIssued(ctx context.Context, tx pgx.Tx, env events
 	return nil
 }
 
-func (s *Service) onCertificateRevoked(ctx context.Context, tx pgx.Tx, env events.Envelope) error {
+func (a *App) onCertificateRevoked(ctx context.Context, tx pgx.Tx, env events.Envelope) error {
 	p, err := events.Decode[events.CertificateRevoked](env)
 	if err != nil {
 		return err
@@ -74,12 +75,12 @@ func (s *Service) onCertificateRevoked(ctx context.Context, tx pgx.Tx, env event
 	if at.IsZero() {
 		at = env.OccurredAt
 	}
-	return store.MarkRevoked(ctx, tx, p.CertificateID, at, s.d.Clock.Now())
+	return store.MarkRevoked(ctx, tx, p.CertificateID, at, a.Clock.Now())
 }
 
 // onCertificateRetrieved: once a renewal of a certificate is retrieved,
 // its remaining reminders are not sent (PC-10).
-func (s *Service) onCertificateRetrieved(ctx context.Context, tx pgx.Tx, env events.Envelope) error {
+func (a *App) onCertificateRetrieved(ctx context.Context, tx pgx.Tx, env events.Envelope) error {
 	p, err := events.Decode[events.CertificateRetrieved](env)
 	if err != nil {
 		return err
@@ -87,12 +88,8 @@ func (s *Service) onCertificateRetrieved(ctx context.Context, tx pgx.Tx, env eve
 	if p.Kind != events.KindRenewal || p.PreviousCertificateID == "" {
 		return nil
 	}
-	return store.MarkRenewed(ctx, tx, p.PreviousCertificateID, p.CertificateID, s.d.Clock.Now())
+	return store.MarkRenewed(ctx, tx, p.PreviousCertificateID, p.CertificateID, a.Clock.Now())
 }
-
-// consumerReminders is the durable consumer of the facts a reminder
-// decision depends on.
-const consumerReminders = "notifier-reminders"
 
 // maxBacklogDeferrals bounds how often a reminder waits for the consumer
 // (about four minutes with the timer worker's backoff), so that a busy
@@ -103,10 +100,10 @@ var errBacklog = errors.New("renewal reminder deferred: the reminder consumer ha
 
 // reminderBacklog is how many events the reminder consumer has not
 // handled yet.
-func (s *Service) reminderBacklog(ctx context.Context) (uint64, error) {
+func (a *App) reminderBacklog(ctx context.Context) (uint64, error) {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	cons, err := s.d.JS.Consumer(ctx, events.Stream, consumerReminders)
+	cons, err := a.JS.Consumer(ctx, events.Stream, ConsumerReminders)
 	if errors.Is(err, jetstream.ErrConsumerNotFound) {
 		return 0, nil
 	}
@@ -120,13 +117,13 @@ func (s *Service) reminderBacklog(ctx context.Context) (uint64, error) {
 	return info.NumPending + uint64(info.NumAckPending), nil
 }
 
-// reminderDue fires one reminder: if it is still relevant it emits
+// ReminderDue fires one reminder: if it is still relevant it emits
 // RenewalDue (intake answers with a fresh code, mailed as the renewal
 // notice); otherwise it records why not.
-func (s *Service) reminderDue(ctx context.Context, tx pgx.Tx, t timer.Timer) error {
+func (a *App) ReminderDue(ctx context.Context, tx pgx.Tx, t timer.Timer) error {
 	var rt reminderTimer
 	if err := json.Unmarshal(t.Payload, &rt); err != nil || rt.CertificateID == "" {
-		s.d.Log.Error("reminder timer with a bad payload dropped", "key", t.Key, "err", err)
+		a.Log.Error("reminder timer with a bad payload dropped", "key", t.Key, "err", err)
 		return nil
 	}
 	if t.Attempts < maxBacklogDeferrals {
@@ -134,7 +131,7 @@ func (s *Service) reminderDue(ctx context.Context, tx pgx.Tx, t timer.Timer) err
 		// retrieved renewal) may make this reminder irrelevant: let the
 		// consumer catch up first. The returned error makes the timer
 		// worker try again shortly, with backoff.
-		n, err := s.reminderBacklog(ctx)
+		n, err := a.reminderBacklog(ctx)
 		if err != nil {
 			return fmt.Errorf("%w: %v", errBacklog, err)
 		}
@@ -142,9 +139,9 @@ func (s *Service) reminderDue(ctx context.Context, tx pgx.Tx, t timer.Timer) err
 			return fmt.Errorf("%w (%d pending)", errBacklog, n)
 		}
 	}
-	now := s.d.Clock.Now()
+	now := a.Clock.Now()
 	c, err := store.LockCertificate(ctx, tx, rt.CertificateID)
-	if err != nil && !errors.Is(err, store.ErrNotFound) {
+	if err != nil && !errs.Is(err, errs.KindNotFound) {
 		return err
 	}
 	if sent, err := store.ReminderSent(ctx, tx, rt.CertificateID, rt.DaysBefore); err != nil || sent {
@@ -155,17 +152,17 @@ func (s *Service) reminderDue(ctx context.Context, tx pgx.Tx, t timer.Timer) err
 	if err != nil {
 		return err
 	}
-	why := reminder.Decide(c, rt.DaysBefore, offsets, now)
+	why := domain.DecideReminder(c, rt.DaysBefore, offsets, now)
 	due := t.DueAt
 	if !c.NotAfter.IsZero() {
-		due = reminder.Due(c.NotAfter, rt.DaysBefore)
+		due = domain.ReminderDue(c.NotAfter, rt.DaysBefore)
 	}
 	if err := store.RecordReminder(ctx, tx, c.ID, rt.DaysBefore, due, now, why); err != nil {
 		return err
 	}
 	if why != "" {
-		s.metrics.reminders.WithLabelValues("suppressed", why).Inc()
-		s.d.Log.Info("renewal reminder suppressed", "certificate", c.ID, "days_before", rt.DaysBefore, "why", why)
+		a.Metrics.reminders.WithLabelValues("suppressed", why).Inc()
+		a.Log.Info("renewal reminder suppressed", "certificate", c.ID, "days_before", rt.DaysBefore, "why", why)
 		return nil
 	}
 	env, err := events.New(events.RenewalDue{
@@ -179,7 +176,7 @@ func (s *Service) reminderDue(ctx context.Context, tx pgx.Tx, t timer.Timer) err
 	if err := bus.Emit(ctx, tx, env); err != nil {
 		return err
 	}
-	s.metrics.reminders.WithLabelValues("sent", "").Inc()
-	s.d.Log.Info("renewal reminder due", "certificate", c.ID, "days_before", rt.DaysBefore, "late_by", now.Sub(due).String())
+	a.Metrics.reminders.WithLabelValues("sent", "").Inc()
+	a.Log.Info("renewal reminder due", "certificate", c.ID, "days_before", rt.DaysBefore, "late_by", now.Sub(due).String())
 	return nil
 }

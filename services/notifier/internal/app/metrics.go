@@ -1,9 +1,9 @@
-package notifier
+package app
 
 import "github.com/prometheus/client_golang/prometheus"
 
-// metrics of the notifier (OP-3: e-mail failures; PC-10: reminders).
-type metrics struct {
+// Metrics of the notifier (OP-3: e-mail failures; PC-10: reminders).
+type Metrics struct {
 	sent       *prometheus.CounterVec
 	failures   *prometheus.CounterVec
 	givenUp    *prometheus.CounterVec
@@ -11,8 +11,9 @@ type metrics struct {
 	reminders  *prometheus.CounterVec
 }
 
-func newMetrics(reg prometheus.Registerer) (*metrics, error) {
-	m := &metrics{
+// NewMetrics creates and registers the counters.
+func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
+	m := &Metrics{
 		sent: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "notifier_mail_sent_total", Help: "E-mails accepted by the SMTP server, by reason.",
 		}, []string{"reason"}),
