@@ -24,6 +24,7 @@ import (
 	"github.com/certlife/platform/pkg/clock"
 	"github.com/certlife/platform/pkg/db"
 	"github.com/certlife/platform/pkg/httpx"
+	"github.com/certlife/platform/pkg/idempotency"
 	"github.com/certlife/platform/pkg/opsauth"
 	"github.com/certlife/platform/pkg/timer"
 )
@@ -66,6 +67,12 @@ type Deps struct {
 	Bus      *bus.Bus
 	Timers   *timer.Worker
 	Ops      *opsauth.Tokens
+	// Idempotency keeps the service's Idempotency-Key records (SE-6);
+	// Idempotent is its middleware, to mount on every POST route that
+	// creates something, after the route's authentication:
+	//	r.With(d.Idempotent).Post("/v1/applications", h.submit)
+	Idempotency *idempotency.Store
+	Idempotent  func(http.Handler) http.Handler
 }
 
 // Unit is one running service.
@@ -100,9 +107,11 @@ func Build(ctx context.Context, def Definition, sh Shared) (*Unit, error) {
 	d := &Deps{
 		Name: def.Name, Config: sh.Config, Pool: pool, NC: sh.NC, JS: sh.JS, Clock: sh.Clock,
 		Log: log, Registry: reg, Ops: sh.Ops,
-		Bus:    &bus.Bus{Service: def.Name, Pool: pool, NC: sh.NC, JS: sh.JS, Log: log, Metrics: metrics},
-		Timers: &timer.Worker{Pool: pool, Clock: sh.Clock, Log: log},
+		Bus:         &bus.Bus{Service: def.Name, Pool: pool, NC: sh.NC, JS: sh.JS, Log: log, Metrics: metrics},
+		Timers:      &timer.Worker{Pool: pool, Clock: sh.Clock, Log: log},
+		Idempotency: &idempotency.Store{DB: pool, Clock: sh.Clock, Log: log, TTL: sh.Config.IdempotencyTTL},
 	}
+	d.Idempotent = d.Idempotency.Middleware
 	svc, err := def.New(d)
 	if err != nil {
 		pool.Close()
@@ -170,7 +179,9 @@ func HealthRoutes(r chi.Router, units ...*Unit) {
 	r.Get("/readyz", func(w http.ResponseWriter, r *http.Request) {
 		for _, u := range units {
 			if err := u.Ready(r.Context()); err != nil {
-				httpx.WriteProblem(w, r, httpx.NewProblem(http.StatusServiceUnavailable, "not-ready", "Not ready", err.Error()))
+				p := httpx.NewProblem(http.StatusServiceUnavailable, "not-ready", "Not ready", err.Error())
+				p.RetryAfter = 5 * time.Second
+				httpx.WriteProblem(w, r, p)
 				return
 			}
 		}
