@@ -52,7 +52,7 @@ func (c *Cluster) Stop() {
 type Source struct {
 	URL      string // connection string of the platform's database
 	Database string // its name
-	Server   string // "DATABASE_URL", "local server 127.0.0.1:5432", "private cluster in …"
+	Server   string // "server DATABASE_URL names", "local server 127.0.0.1:5432", "private cluster in …"
 	Created  bool   // the runner created the database on this start
 }
 
@@ -72,13 +72,13 @@ func find(ctx context.Context, configured, dataDir, dbName string, log *slog.Log
 			return Source{}, nil, fmt.Errorf("DATABASE_URL: %w", err)
 		}
 		if !maintenance(name) {
-			return Source{URL: configured, Database: name, Server: "DATABASE_URL"}, nil, nil
+			return Source{URL: configured, Database: name, Server: "server DATABASE_URL names"}, nil, nil
 		}
 		src, err := ensureDB(ctx, configured, dbName)
 		if err != nil {
 			return Source{}, nil, err
 		}
-		src.Server = "DATABASE_URL's server (it named the maintenance database " + name + ")"
+		src.Server = "server DATABASE_URL names (not its maintenance database " + name + ")"
 		log.Info("DATABASE_URL names a maintenance database; using the platform's own", "database", src.Database)
 		return src, nil, nil
 	}

@@ -78,7 +78,7 @@ func TestFindUsesADatabaseOfItsOwn(t *testing.T) {
 		if err != nil || cl != nil {
 			t.Fatal(err, cl)
 		}
-		if src.Database != name || src.Created != want || !strings.Contains(src.Server, "maintenance database postgres") {
+		if src.Database != name || src.Created != want || !strings.Contains(src.Server, "not its maintenance database postgres") {
 			t.Fatalf("start %d: %+v", i, src)
 		}
 		conn, err := pgx.Connect(ctx, src.URL)
@@ -100,7 +100,7 @@ func TestFindUsesADatabaseOfItsOwn(t *testing.T) {
 	// Any other database is used as configured.
 	own := testenv.Database(t)
 	src, _, err := find(ctx, own, t.TempDir(), name, log)
-	if err != nil || src.URL != own || src.Server != "DATABASE_URL" || src.Created {
+	if err != nil || src.URL != own || src.Server != "server DATABASE_URL names" || src.Created {
 		t.Fatalf("configured database: %+v %v", src, err)
 	}
 }
