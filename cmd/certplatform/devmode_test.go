@@ -25,7 +25,7 @@ func TestAllInOneKeepsDevConveniences_SE10(t *testing.T) {
 	e := startE2E(t, func(c *app.Config) {
 		c.SMTPAddr, c.CADir, c.NotifierPrivateKeyFile, c.NotifierPublicKey, c.WebhookSecret = "", "", "", "", ""
 	}, nil)
-	if !strings.Contains(e.p.Banner(), "dev mode") {
+	if !strings.Contains(e.p.Banner(), "DEVELOPMENT CONVENIENCES ARE ON") {
 		t.Errorf("the banner does not say it runs in dev mode:\n%s", e.p.Banner())
 	}
 	for _, f := range []string{"ca/root.pem", "ca/ica1.pem", "ca/ica1.key", "ca/data.key", "notifier.key", "webhook-secret"} {

@@ -24,6 +24,7 @@ import (
 	"github.com/certlife/platform/pkg/clock"
 	"github.com/certlife/platform/pkg/db"
 	"github.com/certlife/platform/pkg/httpx"
+	"github.com/certlife/platform/pkg/idempotency"
 	"github.com/certlife/platform/pkg/opsauth"
 	"github.com/certlife/platform/pkg/timer"
 )
@@ -71,6 +72,12 @@ type Deps struct {
 	// OpsQueries are the fan-out ops queries the service answers (audit
 	// log, …): see FanOut.
 	OpsQueries *OpsQueries
+	// Idempotency keeps the service's Idempotency-Key records (SE-6);
+	// Idempotent is its middleware, to mount on every POST route that
+	// creates something, after the route's authentication:
+	//	r.With(d.Idempotent).Post("/v1/applications", h.submit)
+	Idempotency *idempotency.Store
+	Idempotent  func(http.Handler) http.Handler
 }
 
 // Unit is one running service.
@@ -106,9 +113,11 @@ func Build(ctx context.Context, def Definition, sh Shared) (*Unit, error) {
 	d := &Deps{
 		Name: def.Name, Config: sh.Config, Pool: pool, NC: sh.NC, JS: sh.JS, Clock: sh.Clock,
 		Log: log, Registry: reg, OpsQueries: &OpsQueries{},
-		Bus:    &bus.Bus{Service: def.Name, Pool: pool, NC: sh.NC, JS: sh.JS, Log: log, Metrics: metrics},
-		Timers: &timer.Worker{Pool: pool, Clock: sh.Clock, Log: log},
+		Bus:         &bus.Bus{Service: def.Name, Pool: pool, NC: sh.NC, JS: sh.JS, Log: log, Metrics: metrics},
+		Timers:      &timer.Worker{Pool: pool, Clock: sh.Clock, Log: log},
+		Idempotency: &idempotency.Store{DB: pool, Clock: sh.Clock, Log: log, TTL: sh.Config.IdempotencyTTL},
 	}
+	d.Idempotent = d.Idempotency.Middleware
 	d.Ops = sh.Ops.WithRecorder(auditOpsRequest(pool, sh.Clock, log))
 	auditQueries(d)
 	svc, err := def.New(d)
@@ -186,7 +195,9 @@ func HealthRoutes(r chi.Router, units ...*Unit) {
 	r.Get("/readyz", func(w http.ResponseWriter, r *http.Request) {
 		for _, u := range units {
 			if err := u.Ready(r.Context()); err != nil {
-				httpx.WriteProblem(w, r, httpx.NewProblem(http.StatusServiceUnavailable, "not-ready", "Not ready", err.Error()))
+				p := httpx.NewProblem(http.StatusServiceUnavailable, "not-ready", "Not ready", err.Error())
+				p.RetryAfter = 5 * time.Second
+				httpx.WriteProblem(w, r, p)
 				return
 			}
 		}

@@ -1,6 +1,8 @@
 package app
 
 import (
+	"errors"
+	"fmt"
 	"log/slog"
 	"time"
 
@@ -48,13 +50,47 @@ type Config struct {
 	// service binary (app.Main) never has it, so a missing CA, SMTP server
 	// or secret stops its start instead.
 	DevMode bool `env:"-"`
+
+	// HTTP server timeouts (SE-9); see NewServer.
+	HTTPReadHeaderTimeout time.Duration `env:"HTTP_READ_HEADER_TIMEOUT" envDefault:"10s"`
+	HTTPReadTimeout       time.Duration `env:"HTTP_READ_TIMEOUT" envDefault:"30s"`
+	HTTPWriteTimeout      time.Duration `env:"HTTP_WRITE_TIMEOUT" envDefault:"2m"`
+	HTTPIdleTimeout       time.Duration `env:"HTTP_IDLE_TIMEOUT" envDefault:"2m"`
+	// HTTPHandlerTimeout is the deadline of a request's context: work
+	// stuck on an unreachable dependency is cancelled and answered 503.
+	HTTPHandlerTimeout time.Duration `env:"HTTP_HANDLER_TIMEOUT" envDefault:"1m"`
+	// IdempotencyTTL is how long an Idempotency-Key's first response is
+	// kept for replay (SE-6).
+	IdempotencyTTL time.Duration `env:"IDEMPOTENCY_TTL" envDefault:"24h"`
 }
 
 // LoadConfig parses the environment.
 func LoadConfig() (Config, error) {
 	var c Config
-	err := env.Parse(&c)
-	return c, err
+	if err := env.Parse(&c); err != nil {
+		return c, err
+	}
+	return c, c.check()
+}
+
+func (c Config) check() error {
+	for name, d := range map[string]time.Duration{
+		"HTTP_READ_HEADER_TIMEOUT": c.HTTPReadHeaderTimeout, "HTTP_READ_TIMEOUT": c.HTTPReadTimeout,
+		"HTTP_WRITE_TIMEOUT": c.HTTPWriteTimeout, "HTTP_IDLE_TIMEOUT": c.HTTPIdleTimeout,
+		"HTTP_HANDLER_TIMEOUT": c.HTTPHandlerTimeout, "IDEMPOTENCY_TTL": c.IdempotencyTTL,
+	} {
+		if d <= 0 {
+			return fmt.Errorf("%s must be a positive duration", name)
+		}
+	}
+	// SE-9: a stalled request is cut within 30 s.
+	if c.HTTPReadHeaderTimeout > MaxReadTimeout || c.HTTPReadTimeout > MaxReadTimeout {
+		return fmt.Errorf("HTTP_READ_HEADER_TIMEOUT and HTTP_READ_TIMEOUT may be at most %s", MaxReadTimeout)
+	}
+	if c.HTTPHandlerTimeout >= c.HTTPWriteTimeout {
+		return errors.New("HTTP_HANDLER_TIMEOUT must be shorter than HTTP_WRITE_TIMEOUT, or its 503 could not be written")
+	}
+	return nil
 }
 
 // LogValue masks secrets so the config can be logged at start.
@@ -82,6 +118,12 @@ func (c Config) LogValue() slog.Value {
 		slog.Duration("product_term_server", c.TermServer),
 		slog.String("public_url", c.PublicURL),
 		slog.Bool("dev_mode", c.DevMode),
+		slog.Duration("http_read_header_timeout", c.HTTPReadHeaderTimeout),
+		slog.Duration("http_read_timeout", c.HTTPReadTimeout),
+		slog.Duration("http_write_timeout", c.HTTPWriteTimeout),
+		slog.Duration("http_idle_timeout", c.HTTPIdleTimeout),
+		slog.Duration("http_handler_timeout", c.HTTPHandlerTimeout),
+		slog.Duration("idempotency_ttl", c.IdempotencyTTL),
 	)
 }
 

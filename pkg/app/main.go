@@ -41,19 +41,33 @@ func NewRegistry() *prometheus.Registry {
 }
 
 // NewRouter builds the HTTP router of a process: problem answers for
-// unknown routes, panic recovery, health, metrics, and each unit's routes.
+// unknown routes, panic recovery, refusal of NUL and broken UTF-8 in the
+// path, query and headers, health, metrics, and each unit's routes.
 func NewRouter(log *slog.Logger, reg *prometheus.Registry, units ...*Unit) chi.Router {
 	r := chi.NewRouter()
-	r.Use(httpx.Recover(log))
+	r.Use(httpx.Recover(log), httpx.ValidInput)
 	r.NotFound(httpx.NotFoundHandler)
 	r.MethodNotAllowed(httpx.MethodNotAllowedHandler)
 	HealthRoutes(r, units...)
-	r.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	r.Handle("/metrics", readOnly(promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})))
 	r.Method(http.MethodGet, "/v1/openapi.json", openapi.Handler())
 	for _, u := range units {
 		u.Service.Routes(r)
 	}
 	return r
+}
+
+// readOnly answers GET and HEAD with h, and every other method with a
+// 405 problem naming them.
+func readOnly(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			w.Header().Set("Allow", "GET, HEAD")
+			httpx.MethodNotAllowedHandler(w, r)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
 }
 
 // ConnectNATS connects to url and makes sure the streams exist.
@@ -119,8 +133,7 @@ func run(def Definition) error {
 	r := NewRouter(log, reg, u)
 	DeadLetterRoutes(r, js, ops, log)
 	AuditRoutes(r, nc, js, ops, log)
-	srv := &http.Server{Addr: cfg.HTTPAddr, Handler: r, ReadHeaderTimeout: 10 * time.Second}
-	return Serve(ctx, srv, log, u)
+	return Serve(ctx, NewServer(cfg, r, log), log, u)
 }
 
 // Serve runs srv until ctx ends, then shuts down the HTTP server first

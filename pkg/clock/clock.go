@@ -56,15 +56,23 @@ func (c *Offset) Changed() <-chan struct{} {
 // ErrBackwards: the clock never goes back (timers and audit depend on it).
 var ErrBackwards = errors.New("the clock only moves forward")
 
+// ErrOverflow: the step would take the clock beyond what a Duration
+// offset can hold (about 292 years from the wall clock); left unchecked
+// it would wrap around into the past.
+var ErrOverflow = errors.New("the step is too large for the clock")
+
 // Advance moves the clock forward by d.
 func (c *Offset) Advance(d time.Duration) error {
 	if d < 0 {
 		return ErrBackwards
 	}
 	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.offset+d < c.offset {
+		return ErrOverflow
+	}
 	c.offset += d
 	c.signal()
-	c.mu.Unlock()
 	return nil
 }
 
@@ -76,7 +84,11 @@ func (c *Offset) Set(t time.Time) error {
 	if t.Before(now) {
 		return ErrBackwards
 	}
-	c.offset += t.Sub(now)
+	d := t.Sub(now) // saturates instead of overflowing
+	if !now.Add(d).Equal(t) || c.offset+d < c.offset {
+		return ErrOverflow
+	}
+	c.offset += d
 	c.signal()
 	return nil
 }

@@ -11,6 +11,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"regexp"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -22,6 +23,10 @@ import (
 
 //go:embed migrations/*.sql
 var platformMigrations embed.FS
+
+// ConnectTimeout bounds each new connection unless the URL sets
+// connect_timeout.
+const ConnectTimeout = 5 * time.Second
 
 var schemaName = regexp.MustCompile(`^[a-z][a-z0-9_]{0,62}$`)
 
@@ -40,6 +45,11 @@ func Open(ctx context.Context, url, schema string, migrations fs.FS, log *slog.L
 	// query can reach another service's tables by accident.
 	cfg.ConnConfig.RuntimeParams["search_path"] = schema
 	cfg.ConnConfig.RuntimeParams["application_name"] = schema
+	// A request must not hang on an unreachable Postgres: a connect that
+	// does not finish in time fails, and the edge answers 503 (SE-8).
+	if cfg.ConnConfig.ConnectTimeout == 0 {
+		cfg.ConnConfig.ConnectTimeout = ConnectTimeout
+	}
 	if cfg.MaxConns < 10 {
 		cfg.MaxConns = 10
 	}

@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"syscall"
@@ -219,8 +220,10 @@ func Transient(err error) bool {
 	if errors.As(err, &netErr) {
 		return true
 	}
+	// A connection the server (or the network) closed mid-query: pgx says
+	// only "unexpected EOF".
 	if errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) ||
-		errors.Is(err, net.ErrClosed) || errors.Is(err, syscall.EPIPE) {
+		errors.Is(err, net.ErrClosed) || errors.Is(err, syscall.EPIPE) || errors.Is(err, io.ErrUnexpectedEOF) {
 		return true
 	}
 	return false

@@ -2,6 +2,8 @@ package httpx_test
 
 import (
 	"errors"
+	"fmt"
+	"io"
 	"net/http"
 	"testing"
 
@@ -24,6 +26,8 @@ func TestFromError(t *testing.T) {
 		{errs.Conflict("cancel-window-closed", "closed"), 409, "cancel-window-closed", true},
 		{errs.NotFound(""), 404, "not-found", true},
 		{&pgconn.PgError{Code: "08006"}, 503, "unavailable", true},
+		// A pooled connection Postgres closed: pgx reports only this.
+		{fmt.Errorf("failed to deallocate cached statement(s): %w", io.ErrUnexpectedEOF), 503, "unavailable", true},
 		{errors.New("secret detail"), 500, "internal", false},
 	}
 	for _, c := range cases {

@@ -3,12 +3,14 @@
 package httpx
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -111,30 +113,55 @@ func WriteJSON(w http.ResponseWriter, status int, v any) {
 const MaxBody = 64 << 10
 
 // DecodeJSON reads one JSON object of at most limit bytes into dst,
-// refusing unknown fields and trailing data. The returned problem is 415,
-// 413, 400 (syntax) or 422 (unknown field, wrong type).
+// refusing unknown fields and trailing data. The body must be sent as
+// exactly application/json (SE-9), be valid UTF-8 and hold no NUL
+// character in any string (SE-4): text with NUL or broken encoding would
+// reach the database or a certificate otherwise. The returned problem is
+// 415, 413, 408 (body not received in time), 400 (syntax, encoding) or
+// 422 (unknown field, wrong type, NUL in a field).
 func DecodeJSON(w http.ResponseWriter, r *http.Request, dst any, limit int64) *Problem {
-	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(strings.ToLower(ct), "application/json") {
-		return NewProblem(http.StatusUnsupportedMediaType, "unsupported-media-type", "Unsupported media type",
-			"send application/json")
+	if !MediaTypeIs(r.Header.Get("Content-Type"), "application/json") {
+		return unsupported("application/json")
 	}
 	if limit <= 0 {
 		limit = MaxBody
 	}
-	body := http.MaxBytesReader(w, r.Body, limit)
-	dec := json.NewDecoder(body)
+	raw, p := ReadBody(w, r, limit)
+	if p != nil {
+		return p
+	}
+	if p := checkJSONText(raw); p != nil {
+		return p
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(dst); err != nil {
 		return decodeProblem(err, limit)
 	}
 	if err := dec.Decode(&struct{}{}); !errors.Is(err, io.EOF) {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return tooLarge(limit)
-		}
 		return BadRequest("the body must hold exactly one JSON object")
 	}
 	return nil
+}
+
+// ReadBody reads the whole body, at most limit bytes: 413 beyond it, 408
+// when the client stalls past the server's read deadline (SE-9), 400 when
+// the connection breaks.
+func ReadBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, *Problem) {
+	raw, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	if err == nil {
+		return raw, nil
+	}
+	var mbe *http.MaxBytesError
+	switch {
+	case errors.As(err, &mbe):
+		return nil, tooLarge(limit)
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		return nil, NewProblem(http.StatusRequestTimeout, "request-timeout", "Request timeout",
+			"the request body was not received in time")
+	default:
+		return nil, BadRequest("the body could not be read")
+	}
 }
 
 func tooLarge(limit int64) *Problem {

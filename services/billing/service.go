@@ -15,6 +15,7 @@ import (
 
 	"github.com/certlife/platform/pkg/app"
 	"github.com/certlife/platform/pkg/events"
+	"github.com/certlife/platform/pkg/httpx"
 	"github.com/certlife/platform/pkg/opsauth"
 	"github.com/certlife/platform/pkg/rpc"
 	"github.com/certlife/platform/services/billing/internal/api"
@@ -51,7 +52,7 @@ func New(d *app.Deps) (app.Service, error) {
 
 // Routes mounts the ops coupon import (role billing).
 func (s *Service) Routes(r chi.Router) {
-	r.With(s.d.Ops.Require(opsauth.Billing)).Post("/ops/v1/coupons", s.api.ImportCoupons)
+	r.With(s.d.Ops.Require(opsauth.Billing), httpx.RequireContentType("text/csv"), s.d.Idempotent).Post("/ops/v1/coupons", s.api.ImportCoupons)
 }
 
 // Start serves the coupon check and starts the coupon consumer.

@@ -8,12 +8,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"os"
 	"os/exec"
 	"os/user"
 	"path/filepath"
 	"sort"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -46,59 +48,122 @@ func (c *Cluster) Stop() {
 	}
 }
 
-// Find returns a database URL for the platform, creating the certplatform
-// database when it connects to a server's admin database.
-func Find(ctx context.Context, configured, dataDir string, log *slog.Logger) (string, *Cluster, error) {
+// Source says where the platform's database is, for the banner.
+type Source struct {
+	URL      string // connection string of the platform's database
+	Database string // its name
+	Server   string // "server DATABASE_URL names", "local server 127.0.0.1:5432", "private cluster in …"
+	Created  bool   // the runner created the database on this start
+}
+
+// Find returns the platform's database: the one DATABASE_URL names, else
+// the database certplatform on the local server, else on a private
+// cluster. It never keeps its schemas in a maintenance database: when
+// DATABASE_URL names postgres (or template0/1), certplatform is created
+// beside it on that server and used instead.
+func Find(ctx context.Context, configured, dataDir string, log *slog.Logger) (Source, *Cluster, error) {
+	return find(ctx, configured, dataDir, DBName, log)
+}
+
+func find(ctx context.Context, configured, dataDir, dbName string, log *slog.Logger) (Source, *Cluster, error) {
 	if configured != "" {
-		return configured, nil, nil
+		name, err := databaseName(configured)
+		if err != nil {
+			return Source{}, nil, fmt.Errorf("DATABASE_URL: %w", err)
+		}
+		if !maintenance(name) {
+			return Source{URL: configured, Database: name, Server: "server DATABASE_URL names"}, nil, nil
+		}
+		src, err := ensureDB(ctx, configured, dbName)
+		if err != nil {
+			return Source{}, nil, err
+		}
+		src.Server = "server DATABASE_URL names (not its maintenance database " + name + ")"
+		log.Info("DATABASE_URL names a maintenance database; using the platform's own", "database", src.Database)
+		return src, nil, nil
 	}
-	if url, err := ensureDB(ctx, LocalURL); err == nil {
-		log.Info("using the local Postgres server", "url", url)
-		return url, nil, nil
+	if src, err := ensureDB(ctx, LocalURL, dbName); err == nil {
+		src.Server = "local server 127.0.0.1:5432"
+		log.Info("using the local Postgres server", "database", src.Database)
+		return src, nil, nil
 	}
 	bin, err := serverBinaries()
 	if err != nil {
-		return "", nil, fmt.Errorf("no DATABASE_URL, no Postgres on 127.0.0.1:5432, and %w", err)
+		return Source{}, nil, fmt.Errorf("no DATABASE_URL, no Postgres on 127.0.0.1:5432, and %w", err)
 	}
-	cl, url, err := startPrivate(ctx, bin, filepath.Join(dataDir, "pg"), log)
+	dir := filepath.Join(dataDir, "pg")
+	cl, url, err := startPrivate(ctx, bin, dir, log)
 	if err != nil {
-		return "", nil, err
+		return Source{}, nil, err
 	}
-	url, err = ensureDB(ctx, url)
+	src, err := ensureDB(ctx, url, dbName)
 	if err != nil {
 		cl.Stop()
-		return "", nil, err
+		return Source{}, nil, err
 	}
-	return url, cl, nil
+	src.Server = "private cluster in " + dir
+	return src, cl, nil
 }
 
-// ensureDB connects to adminURL and creates the platform database if
-// needed; it returns the URL of that database.
-func ensureDB(ctx context.Context, adminURL string) (string, error) {
-	cfg, err := pgx.ParseConfig(adminURL)
+func maintenance(name string) bool {
+	return name == "postgres" || name == "template0" || name == "template1"
+}
+
+func databaseName(connString string) (string, error) {
+	cfg, err := pgx.ParseConfig(connString)
 	if err != nil {
 		return "", err
+	}
+	return cfg.Database, nil
+}
+
+// withDatabase is connString naming database name instead, everything
+// else (password, TLS settings) kept.
+func withDatabase(connString, name string) (string, error) {
+	if strings.HasPrefix(connString, "postgres://") || strings.HasPrefix(connString, "postgresql://") {
+		u, err := url.Parse(connString)
+		if err != nil {
+			return "", err
+		}
+		u.Path = "/" + name
+		u.RawPath = ""
+		return u.String(), nil
+	}
+	// key=value form: a later dbname wins.
+	return connString + " dbname=" + name, nil
+}
+
+// ensureDB connects to adminURL and creates the database name if
+// needed; it returns that database.
+func ensureDB(ctx context.Context, adminURL, name string) (Source, error) {
+	cfg, err := pgx.ParseConfig(adminURL)
+	if err != nil {
+		return Source{}, err
 	}
 	cctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
 	conn, err := pgx.ConnectConfig(cctx, cfg)
 	if err != nil {
-		return "", err
+		return Source{}, err
 	}
 	defer conn.Close(ctx)
 	var exists bool
-	if err := conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)`, DBName).Scan(&exists); err != nil {
-		return "", err
+	if err := conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)`, name).Scan(&exists); err != nil {
+		return Source{}, err
 	}
 	if !exists {
-		if _, err := conn.Exec(ctx, "CREATE DATABASE "+DBName); err != nil {
-			return "", err
+		if _, err := conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
+			// Another runner may have created it meanwhile.
+			if qerr := conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)`, name).Scan(&exists); qerr != nil || !exists {
+				return Source{}, err
+			}
 		}
 	}
-	if cfg.Host != "" && cfg.Host[0] == '/' {
-		return fmt.Sprintf("host=%s port=%d user=%s dbname=%s sslmode=disable", cfg.Host, cfg.Port, cfg.User, DBName), nil
+	u, err := withDatabase(adminURL, name)
+	if err != nil {
+		return Source{}, err
 	}
-	return fmt.Sprintf("postgres://%s@%s:%d/%s?sslmode=disable", cfg.User, cfg.Host, cfg.Port, DBName), nil
+	return Source{URL: u, Database: name, Created: !exists}, nil
 }
 
 func serverBinaries() (string, error) {

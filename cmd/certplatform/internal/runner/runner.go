@@ -43,15 +43,19 @@ var Definitions = []app.Definition{
 // Platform is a running all-in-one.
 type Platform struct {
 	Config   app.Config
-	URL      string // base URL of the API
-	OpsToken string // empty when OPS_TOKENS was given
-	MailDir  string // where the embedded sink writes, empty with SMTP_ADDR
+	URL      string         // base URL of the API
+	Database localpg.Source // which Postgres database, on which server
+	OpsToken string         // empty when OPS_TOKENS was given
+	MailDir  string         // where the embedded sink writes, empty with SMTP_ADDR
 	NATSURL  string
 	Clock    clock.Clock
 	Units    []*app.Unit
+	// Files of the secrets generated for dev (empty when configured).
+	OpsTokenFile, WebhookSecretFile, NotifierKeyFile string
 
 	log      *slog.Logger
 	srv      *http.Server
+	router   chi.Router
 	ln       net.Listener
 	ns       *server.Server
 	nc       *nats.Conn
@@ -67,8 +71,10 @@ func Start(ctx context.Context, cfg app.Config, log *slog.Logger) (*Platform, er
 
 // StartWithClock is Start with a given clock (tests restart a platform on
 // the clock the previous one had moved). nil = the configured clock.
-func StartWithClock(ctx context.Context, cfg app.Config, log *slog.Logger, clk clock.Clock) (p *Platform, err error) {
-	p = &Platform{log: log}
+func StartWithClock(ctx context.Context, cfg app.Config, log *slog.Logger, clk clock.Clock) (_ *Platform, err error) {
+	// Not the named result: a failed start returns nil, and the deferred
+	// Stop must still see what was started.
+	p := &Platform{log: log}
 	defer func() {
 		if err != nil {
 			p.Stop(context.Background())
@@ -80,9 +86,10 @@ func StartWithClock(ctx context.Context, cfg app.Config, log *slog.Logger, clk c
 	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
 		return nil, err
 	}
-	if cfg.DatabaseURL, p.pg, err = localpg.Find(ctx, cfg.DatabaseURL, cfg.DataDir, log); err != nil {
+	if p.Database, p.pg, err = localpg.Find(ctx, cfg.DatabaseURL, cfg.DataDir, log); err != nil {
 		return nil, err
 	}
+	cfg.DatabaseURL = p.Database.URL
 	if cfg.NatsURL == "" {
 		if p.ns, err = startNATS(filepath.Join(cfg.DataDir, "nats")); err != nil {
 			return nil, err
@@ -152,14 +159,15 @@ func StartWithClock(ctx context.Context, cfg app.Config, log *slog.Logger, clk c
 			writeClock(w, c.Now())
 		})
 	}
-	p.srv = &http.Server{Handler: r, ReadHeaderTimeout: 10 * time.Second}
+	p.router = r
+	p.srv = app.NewServer(cfg, r, log)
 	p.served = make(chan error, 1)
 	go func() { p.served <- p.srv.Serve(p.ln) }()
 	return p, nil
 }
 
 // Router is exposed for tests that need no listener.
-func (p *Platform) Router() chi.Router { return p.srv.Handler.(chi.Router) }
+func (p *Platform) Router() chi.Router { return p.router }
 
 // Wait blocks until ctx ends or the HTTP server fails.
 func (p *Platform) Wait(ctx context.Context) error {
@@ -228,9 +236,11 @@ func devSecrets(cfg *app.Config, p *Platform) error {
 			return err
 		}
 		cfg.NotifierPublicKey = k.Public().String()
+		p.NotifierKeyFile = cfg.NotifierPrivateKeyFile
 	}
 	if cfg.OpsTokens == "" {
-		tok, err := persistentSecret(filepath.Join(cfg.DataDir, "ops-token"))
+		p.OpsTokenFile = filepath.Join(cfg.DataDir, "ops-token")
+		tok, err := persistentSecret(p.OpsTokenFile)
 		if err != nil {
 			return err
 		}
@@ -238,7 +248,8 @@ func devSecrets(cfg *app.Config, p *Platform) error {
 		p.OpsToken = tok
 	}
 	if cfg.WebhookSecret == "" {
-		s, err := persistentSecret(filepath.Join(cfg.DataDir, "webhook-secret"))
+		p.WebhookSecretFile = filepath.Join(cfg.DataDir, "webhook-secret")
+		s, err := persistentSecret(p.WebhookSecretFile)
 		if err != nil {
 			return err
 		}
@@ -259,18 +270,29 @@ func persistentSecret(path string) (string, error) {
 	return s, os.WriteFile(path, []byte(s+"\n"), 0o600)
 }
 
-// Banner is what `make run` prints for a newcomer.
+// Banner is what `make run` prints for a newcomer: where everything is,
+// and which development conveniences are on (SE-10: they exist only in
+// this all-in-one; a per-service binary refuses to start without the real
+// thing).
 func (p *Platform) Banner() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "\ncertlife platform is up (all five services in one process)\n\n")
 	fmt.Fprintf(&b, "  API            %s   (OpenAPI: %s/v1/openapi.json)\n", p.URL, p.URL)
 	fmt.Fprintf(&b, "  metrics        %s/metrics   health: %s/healthz  %s/readyz\n", p.URL, p.URL, p.URL)
 	fmt.Fprintf(&b, "  NATS           %s   (embedded: %v)\n", p.NATSURL, p.ns != nil)
-	fmt.Fprintf(&b, "  Postgres       %s\n", maskDB(p.Config.DatabaseURL))
+	created := ""
+	if p.Database.Created {
+		created = ", created now"
+	}
+	fmt.Fprintf(&b, "  Postgres       database %q on the %s%s\n", p.Database.Database, p.Database.Server, created)
+	fmt.Fprintf(&b, "                 %s   (one schema per service)\n", maskDB(p.Database.URL))
 	if p.OpsToken != "" {
 		fmt.Fprintf(&b, "  ops token      %s   (role admin; Authorization: Bearer …)\n", p.OpsToken)
 	} else {
 		fmt.Fprintf(&b, "  ops tokens     from OPS_TOKENS\n")
+	}
+	if p.WebhookSecretFile == "" {
+		fmt.Fprintf(&b, "  webhook secret from WEBHOOK_SECRET\n")
 	}
 	if p.MailDir != "" {
 		fmt.Fprintf(&b, "  mail           every message lands as .eml in %s (SMTP sink at %s)\n", p.MailDir, p.Config.SMTPAddr)
@@ -278,11 +300,36 @@ func (p *Platform) Banner() string {
 		fmt.Fprintf(&b, "  mail           sent to %s\n", p.Config.SMTPAddr)
 	}
 	fmt.Fprintf(&b, "  CA             %s/ca/root.pem  CRL: %s/crl/ica1.crl\n", p.URL, p.URL)
-	if _, ok := p.Clock.(*clock.Offset); ok {
-		fmt.Fprintf(&b, "  clock          CLOCK_CONTROL on: POST %s/dev/v1/clock {\"advance\":\"720h\"}\n", p.URL)
-	}
 	fmt.Fprintf(&b, "  cancel window  %s   auto-approve reviews: %v\n", p.Config.CancelWindow, p.Config.ReviewAutoApprove)
-	fmt.Fprintf(&b, "  dev mode       throwaway CA, mail sink, generated secrets: not for production (service binaries refuse to start without real ones)\n\n")
+
+	var dev []string
+	if p.Config.CADir == "" {
+		dev = append(dev, "dev CA (throwaway root and issuing CA, keys in "+filepath.Join(p.Config.DataDir, "ca")+"; set CA_DIR for a real one)")
+	}
+	if p.MailDir != "" {
+		dev = append(dev, "mail sink (nothing is sent; set SMTP_ADDR to send)")
+	}
+	if p.OpsTokenFile != "" {
+		dev = append(dev, "generated ops token, in "+p.OpsTokenFile+" (set OPS_TOKENS)")
+	}
+	if p.WebhookSecretFile != "" {
+		dev = append(dev, "generated webhook secret, in "+p.WebhookSecretFile+" (set WEBHOOK_SECRET)")
+	}
+	if p.NotifierKeyFile != "" {
+		dev = append(dev, "generated notifier key, in "+p.NotifierKeyFile+" (set NOTIFIER_PUBLIC_KEY and NOTIFIER_PRIVATE_KEY_FILE)")
+	}
+	if _, ok := p.Clock.(*clock.Offset); ok && p.Config.ClockControl {
+		dev = append(dev, fmt.Sprintf("clock control (CLOCK_CONTROL): curl -H 'Content-Type: application/json' %s/dev/v1/clock -d '{\"advance\":\"720h\"}'", p.URL))
+	}
+	if len(dev) == 0 {
+		fmt.Fprintf(&b, "\n  no development conveniences are on\n\n")
+		return b.String()
+	}
+	fmt.Fprintf(&b, "\n  DEVELOPMENT CONVENIENCES ARE ON — not for production (service binaries refuse to start without real ones):\n")
+	for _, d := range dev {
+		fmt.Fprintf(&b, "    - %s\n", d)
+	}
+	b.WriteString("\n")
 	return b.String()
 }
 
@@ -293,6 +340,13 @@ func maskDB(u string) string {
 				return u[:i+3+k+1] + "*****" + u[i+3+j:]
 			}
 		}
+	}
+	if i := strings.Index(u, "password="); i >= 0 {
+		j := strings.IndexByte(u[i:], ' ')
+		if j < 0 {
+			j = len(u) - i
+		}
+		return u[:i] + "password=*****" + u[i+j:]
 	}
 	return u
 }
