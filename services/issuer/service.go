@@ -7,6 +7,8 @@ import (
 	"context"
 	"embed"
 	"errors"
+	"fmt"
+	"net/url"
 	"path/filepath"
 	"strings"
 
@@ -17,31 +19,44 @@ import (
 	"github.com/certlife/platform/services/issuer/internal/api"
 	"github.com/certlife/platform/services/issuer/internal/ca"
 	"github.com/certlife/platform/services/issuer/internal/issuance"
-	"github.com/certlife/platform/services/issuer/internal/profile"
 )
 
 //go:embed migrations/*.sql
 var migrations embed.FS
 
+// lintsAccepted is the one list of zlint results the issuer accepts, each
+// with its reason (PC-17, IS-3). The code reads this file, so the list
+// and the behaviour cannot drift apart.
+//
+//go:embed lints-accepted.txt
+var lintsAccepted []byte
+
+// LintsAccepted is the parsed list (tests run the zlint command with it).
+func LintsAccepted() (*ca.Accepted, error) { return ca.ParseAccepted(lintsAccepted) }
+
 // Definition registers the issuer with the platform runtime.
 var Definition = app.Definition{Name: "issuer", Migrations: app.Migrations(migrations), New: New}
 
-// DefaultPublicURL is used for CRL and AIA URLs when PUBLIC_URL is empty.
-const DefaultPublicURL = "http://127.0.0.1:8080"
-
 // distributionBase is where certificates say their CRL and issuing CA
-// are: PUBLIC_URL, always over plain http — the S/MIME BR (7.1.2.3)
+// are: PUBLIC_URL, always over plain http — the S/MIME BR (7.1.2.3 b, c)
 // require http URLs for the CRL distribution point and caIssuers, since
-// relying parties fetch them without TLS (the content is signed).
-func distributionBase(publicURL string) string {
-	base := strings.TrimRight(strings.TrimSpace(publicURL), "/")
-	if base == "" {
-		return DefaultPublicURL
+// relying parties fetch them without TLS (the content is signed). Outside
+// dev mode PUBLIC_URL is required: a certificate carries these URLs for
+// its whole life, so a guessed loopback default would be wrong forever.
+func distributionBase(cfg app.Config) (string, error) {
+	raw := strings.TrimRight(strings.TrimSpace(cfg.PublicURL), "/")
+	if raw == "" {
+		if !cfg.DevMode {
+			return "", errors.New("PUBLIC_URL is required: every certificate's CRL distribution point and AIA caIssuers URL are built from it")
+		}
+		raw = "http://" + cfg.HTTPAddr
 	}
-	if rest, ok := strings.CutPrefix(base, "https://"); ok {
-		return "http://" + rest
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+		return "", fmt.Errorf("PUBLIC_URL %q must be an http(s) URL with a host and no query", raw)
 	}
-	return base
+	u.Scheme = "http"
+	return u.String(), nil
 }
 
 // Service is the running issuer.
@@ -51,27 +66,41 @@ type Service struct {
 	api *api.Handler
 }
 
-// New loads (or, in dev, creates) the CA from CA_DIR, default
-// $DATA_DIR/ca. A key file readable by group or others stops the start (SE-2).
+// New loads the CA from CA_DIR, default $DATA_DIR/ca; in dev mode it
+// creates a throwaway one there first (IS-1, SE-10). A key file readable
+// by group or others stops the start (SE-2).
 func New(d *app.Deps) (app.Service, error) {
 	if d.Config.TermClient <= 0 {
 		return nil, errors.New("PRODUCT_TERM_CLIENT must be positive")
+	}
+	if err := ca.CheckKeyAlgorithm(d.Config.CAKeyAlgorithm); err != nil {
+		return nil, err
+	}
+	public, err := distributionBase(d.Config)
+	if err != nil {
+		return nil, err
+	}
+	if strings.TrimSpace(d.Config.PublicURL) == "" {
+		d.Log.Info("PUBLIC_URL is unset: dev mode puts the listen address in CRL and AIA URLs", "base", public)
+	}
+	accepted, err := LintsAccepted()
+	if err != nil {
+		return nil, err
 	}
 	dir := d.Config.CADir
 	if dir == "" {
 		dir = filepath.Join(d.Config.DataDir, "ca")
 	}
-	h, err := ca.Open(dir, d.Clock.Now(), d.Log)
+	h, err := ca.Open(ca.Options{
+		Dir: dir, Now: d.Clock.Now(), Log: d.Log, Dev: d.Config.DevMode,
+		KeyAlgorithm: d.Config.CAKeyAlgorithm, Purposes: []ca.Purpose{ca.PurposeSMIME},
+		BaseURL: public, Accepted: accepted,
+	})
 	if err != nil {
 		return nil, err
 	}
-	public := distributionBase(d.Config.PublicURL)
 	svc := &issuance.Service{
 		Pool: d.Pool, Clock: d.Clock, CA: h, Log: d.Log, Term: d.Config.TermClient,
-		URLs: profile.URLs{
-			CRL:       public + "/crl/" + ca.IssuingName + ".crl",
-			CAIssuers: public + "/ca/" + ca.IssuingName + ".pem",
-		},
 		Metrics: issuance.NewMetrics(d.Registry),
 	}
 	return &Service{d: d, svc: svc, api: &api.Handler{Svc: svc, NC: d.NC, Ops: d.Ops, Log: d.Log}}, nil
