@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -54,5 +55,57 @@ func TestIssuerRefusesGroupReadableKey_IS1_SE2(t *testing.T) {
 	}
 	if _, err := build(); !errors.Is(err, ca.ErrKeyPermissions) {
 		t.Fatalf("start with a 0644 issuing key: %v, want ErrKeyPermissions", err)
+	}
+}
+
+// SE-10, IS-1: outside dev mode the issuer makes nothing up. Without
+// PUBLIC_URL it refuses to start (every certificate carries the CRL and
+// caIssuers URLs for life); without CA files it refuses and names them;
+// a CA_KEY_ALGORITHM other than ecdsa or rsa is refused in any mode. In
+// dev mode PUBLIC_URL defaults to the listen address.
+func TestStartRefusalsOutsideDevMode_SE10_IS1(t *testing.T) {
+	dbURL := testenv.Database(t)
+	n := testenv.StartNATS(t)
+	nc, js := n.Connect(t)
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	ops, _ := opsauth.Parse("")
+	build := func(edit func(*app.Config)) (*app.Unit, error) {
+		cfg, err := app.LoadConfig()
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.DatabaseURL, cfg.NatsURL, cfg.DataDir = dbURL, n.URL(), t.TempDir()
+		cfg.PublicURL, cfg.DevMode = "", false
+		edit(&cfg)
+		u, err := app.Build(context.Background(), issuer.Definition, app.Shared{Config: cfg, NC: nc, JS: js,
+			Clock: clock.NewOffset(), Log: log, Registry: prometheus.NewRegistry(), Ops: ops})
+		if err == nil {
+			u.Deps.Pool.Close()
+		}
+		return u, err
+	}
+	if _, err := build(func(*app.Config) {}); err == nil || !strings.Contains(err.Error(), "PUBLIC_URL is required") {
+		t.Fatalf("start without PUBLIC_URL outside dev mode: %v", err)
+	}
+	for _, bad := range []string{"ftp://pki.certlife.jp", "pki.certlife.jp", "http://", "http://pki.certlife.jp/?x=1"} {
+		if _, err := build(func(c *app.Config) { c.PublicURL = bad }); err == nil || !strings.Contains(err.Error(), "PUBLIC_URL") {
+			t.Fatalf("PUBLIC_URL %q: %v", bad, err)
+		}
+	}
+	_, err := build(func(c *app.Config) { c.PublicURL = "http://pki.certlife.jp" })
+	if !errors.Is(err, ca.ErrNoCA) || !strings.Contains(err.Error(), "root.pem") {
+		t.Fatalf("start without CA files outside dev mode: %v", err)
+	}
+	if _, err := build(func(c *app.Config) { c.DevMode, c.CAKeyAlgorithm = true, "ed25519" }); err == nil ||
+		!strings.Contains(err.Error(), "CA_KEY_ALGORITHM") {
+		t.Fatalf("CA_KEY_ALGORITHM=ed25519: %v", err)
+	}
+	var dir string
+	if _, err := build(func(c *app.Config) { c.DevMode, c.HTTPAddr = true, "127.0.0.1:18080"; dir = c.DataDir }); err != nil {
+		t.Fatalf("dev mode without PUBLIC_URL: %v", err)
+	}
+	ica := parsePEMCerts(t, mustRead(t, filepath.Join(dir, "ca", "ica1.pem")))[0]
+	if len(ica.CRLDistributionPoints) != 1 || ica.CRLDistributionPoints[0] != "http://127.0.0.1:18080/crl/root.crl" {
+		t.Fatalf("dev default base URL: %v", ica.CRLDistributionPoints)
 	}
 }

@@ -134,7 +134,12 @@ type Linter struct {
 	dev      bool
 }
 
-// NewLinter makes the throwaway key and stand-in issuer for issuer.
+// NewLinter makes the throwaway key and stand-in issuer for issuer. The
+// throwaway key has the issuer's key type, so the copy carries the same
+// signature algorithm (ECDSA: the same curve, hence the same hash). For
+// RSA it is 2048 bits whatever the issuer's size: Go signs with
+// SHA256WithRSA at any size, zlint never sees the issuer's key, and a
+// 4096-bit key costs seconds at every start.
 func NewLinter(issuer *x509.Certificate, accepted *Accepted, dev bool) (*Linter, error) {
 	var key crypto.Signer
 	var err error
@@ -142,7 +147,7 @@ func NewLinter(issuer *x509.Certificate, accepted *Accepted, dev bool) (*Linter,
 	case *ecdsa.PublicKey:
 		key, err = ecdsa.GenerateKey(pub.Curve, rand.Reader)
 	case *rsa.PublicKey:
-		key, err = rsa.GenerateKey(rand.Reader, pub.N.BitLen())
+		key, err = rsa.GenerateKey(rand.Reader, 2048)
 	default:
 		return nil, fmt.Errorf("ca: unsupported issuer key %T", pub)
 	}

@@ -309,7 +309,7 @@ func (s *Service) DownloadPKCS12(ctx context.Context, applicantID string, id uui
 			return err
 		}
 		if c.RetrievalMode != ModePKCS12 {
-			return conflict("no-pkcs12", "this certificate has no PKCS#12 file; request a retrieval with pkcs12_password first")
+			return conflict("no-pkcs12", "this certificate has no PKCS#12 file; request a PKCS#12 retrieval (without csr) first")
 		}
 		sealed, err := store.TakePKCS12(ctx, tx, id)
 		if errors.Is(err, store.ErrNotFound) {
