@@ -178,6 +178,7 @@ func TestDevHierarchyProfiles_IS1(t *testing.T) {
 					t.Fatalf("zlint on %s: %v %v", c.Subject, f, err)
 				}
 			}
+			zlintCommand(t, h.Root.Raw, iss.Cert.Raw)
 			roots := x509.NewCertPool()
 			roots.AddCert(h.Root)
 			if _, err := iss.Cert.Verify(x509.VerifyOptions{Roots: roots, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageEmailProtection}}); err != nil {
@@ -349,6 +350,7 @@ func TestOneIssuingCAPerPurpose_IS11(t *testing.T) {
 	if leaf.CheckSignatureFrom(smime.Cert) != nil || leaf.CheckSignatureFrom(tls.Cert) == nil {
 		t.Fatal("the S/MIME certificate is not signed by the S/MIME CA alone")
 	}
+	zlintCommand(t, tls.Cert.Raw, der)
 }
 
 // IS-11: a CA directory whose issuing CA serves two purposes is refused.
@@ -385,12 +387,15 @@ func TestProfilePassesLints_IS3_PC17(t *testing.T) {
 			ecKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 			noID := subject
 			noID.OrganizationIdentifier = ""
+			var issued [][]byte
+			defer func() { zlintCommand(t, issued...) }()
 			for _, pub := range []crypto.PublicKey{rsaKey.Public(), ecKey.Public()} {
 				for _, s := range []profile.Subject{subject, noID} {
 					der, err := sign(t, iss, s, pub)
 					if err != nil {
 						t.Fatalf("%T: %v", pub, err)
 					}
+					issued = append(issued, der)
 					c, _ := x509.ParseCertificate(der)
 					roots := x509.NewCertPool()
 					roots.AddCert(h.Root)
@@ -514,4 +519,28 @@ func loadKey(t *testing.T, path string) crypto.Signer {
 		t.Fatal(err)
 	}
 	return k
+}
+
+// PC-17: the zlint command the tests run is real — it reports what the
+// in-process linter would stop (here a certificate with no SAN and a
+// critical one, signed without the linter) — and it agrees with the
+// in-process lint on the same bytes.
+func TestZlintCommandAgreesWithLinter_PC17(t *testing.T) {
+	h, dir := openDev(t, ca.KeyECDSA)
+	iss := smimeCA(t, h)
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tpl := template(t, iss, subject, key.Public())
+	tpl.EmailAddresses = nil
+	der, err := x509.CreateCertificate(rand.Reader, tpl, iss.Cert, key.Public(), loadKey(t, filepath.Join(dir, "ica1.key")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cli := zlintFindings(t, der)
+	if len(cli) == 0 || !strings.Contains(strings.Join(cli, " "), "e_san_shall_be_present") {
+		t.Fatalf("zlint command on a certificate without SAN: %v", cli)
+	}
+	inproc, err := accepted(t).Findings(der, true)
+	if err != nil || len(inproc) != len(cli) {
+		t.Fatalf("in-process lint %v, command %v", inproc, cli)
+	}
 }
