@@ -66,6 +66,7 @@ func runErr(dir string, env []string, stdin []byte, name string, args ...string)
 // v3.7.3), built once per test binary from the module cache.
 var zlintBuild struct {
 	once sync.Once
+	dir  string
 	path string
 	err  error
 	out  []byte
@@ -91,7 +92,7 @@ func buildZlint() (path, msg string) {
 			zlintBuild.err = err
 			return
 		}
-		zlintBuild.path = filepath.Join(dir, "zlint")
+		zlintBuild.dir, zlintBuild.path = dir, filepath.Join(dir, "zlint")
 		zlintBuild.out, zlintBuild.err = runErr(".", nil, nil, "go", "build", "-o", zlintBuild.path,
 			"github.com/zmap/zlint/v3/cmd/zlint")
 	})
@@ -191,4 +192,13 @@ func collectIssued(t *testing.T, pool *pgxpool.Pool, caDir string) {
 		t.Errorf("zlint command on %s: %s", filepath.Base(f), strings.Join(found, "; "))
 	}
 	t.Logf("zlint command: %d certificates (%d CA), %d with findings", len(files), len(cas), len(findings))
+}
+
+// TestMain removes the zlint command built for this run.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if zlintBuild.dir != "" {
+		_ = os.RemoveAll(zlintBuild.dir)
+	}
+	os.Exit(code)
 }

@@ -52,6 +52,7 @@ func criticalSAN(t *testing.T, email string) pkix.Extension {
 // test; elsewhere the test skips the check, saying why.
 var zlintBuild struct {
 	once sync.Once
+	dir  string
 	path string
 	err  error
 }
@@ -75,7 +76,7 @@ func zlintFindings(t *testing.T, ders ...[]byte) []string {
 			zlintBuild.err = err
 			return
 		}
-		zlintBuild.path = filepath.Join(dir, "zlint")
+		zlintBuild.dir, zlintBuild.path = dir, filepath.Join(dir, "zlint")
 		out, err := exec.Command("go", "build", "-o", zlintBuild.path, "github.com/zmap/zlint/v3/cmd/zlint").CombinedOutput()
 		if err != nil {
 			zlintBuild.err = fmt.Errorf("%v: %s", err, out)
@@ -121,4 +122,13 @@ func zlintFindings(t *testing.T, ders ...[]byte) []string {
 		}
 	}
 	return findings
+}
+
+// TestMain removes the zlint command built for this run.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if zlintBuild.dir != "" {
+		_ = os.RemoveAll(zlintBuild.dir)
+	}
+	os.Exit(code)
 }
