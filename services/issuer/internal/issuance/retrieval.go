@@ -81,10 +81,8 @@ func (s *Service) Retrieve(ctx context.Context, applicantID string, id uuid.UUID
 	}
 	defer release()
 	var st State
-	generated := ""
+	generated := "" // a password made here, handed back only after the commit
 	err = db.InTx(ctx, s.Pool, func(tx pgx.Tx) error {
-		generated = "" // a retried transaction starts over
-		req := req
 		c, err := store.LockOwned(ctx, tx, id, applicantID)
 		if errors.Is(err, store.ErrNotFound) {
 			return notFound()
