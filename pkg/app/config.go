@@ -24,6 +24,7 @@ type Config struct {
 	DCVDNSServer      string        `env:"DCV_DNS_SERVER"`
 	DCVHTTPPort       int           `env:"DCV_HTTP_PORT" envDefault:"80"`
 	ClockControl      bool          `env:"CLOCK_CONTROL" envDefault:"false"`
+	CAKeyAlgorithm    string        `env:"CA_KEY_ALGORITHM" envDefault:"ecdsa"`
 	TermClient        time.Duration `env:"PRODUCT_TERM_CLIENT" envDefault:"8760h"`
 	TermServer        time.Duration `env:"PRODUCT_TERM_SERVER" envDefault:"8760h"`
 
@@ -114,6 +115,8 @@ func (c Config) LogValue() slog.Value {
 		slog.String("dcv_dns_server", c.DCVDNSServer),
 		slog.Int("dcv_http_port", c.DCVHTTPPort),
 		slog.Bool("clock_control", c.ClockControl),
+		slog.String("ca_key_algorithm", c.CAKeyAlgorithm),
+		slog.Bool("dev_mode", c.DevMode),
 		slog.Duration("product_term_client", c.TermClient),
 		slog.Duration("product_term_server", c.TermServer),
 		slog.String("public_url", c.PublicURL),

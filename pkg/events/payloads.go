@@ -63,6 +63,12 @@ type Organization struct {
 	CompanyCode string `json:"company_code"`
 	NameJa      string `json:"name_ja"`
 	NameEn      string `json:"name_en"`
+	// Identifier is the registration reference in the S/MIME BR
+	// 7.1.4.2.2 d form ("NTRJP-" + 13-digit corporate number, "LEIXG-" +
+	// LEI, …), verified at review (PC-1); the issuer puts it in
+	// subject:organizationIdentifier (PC-17). Optional: applications made
+	// before it was collected have none.
+	Identifier string `json:"identifier,omitempty"`
 }
 
 // Address is a Japanese work address.

@@ -9,8 +9,8 @@ require (
 	github.com/jackc/pgx/v5 v5.12.0
 	github.com/nats-io/nats.go v1.55.0
 	github.com/prometheus/client_golang v1.25.0
-	github.com/zmap/zcrypto v0.0.0-20260514033604-a1159eb3cad9
-	github.com/zmap/zlint/v3 v3.7.1
+	github.com/zmap/zcrypto v0.0.0-20260906180147-3ed30b1e9340
+	github.com/zmap/zlint/v3 v3.7.3
 	software.sslmate.com/src/go-pkcs12 v0.7.4
 )
 
@@ -39,7 +39,8 @@ require (
 	github.com/prometheus/common v0.72.0 // indirect
 	github.com/prometheus/procfs v0.22.0 // indirect
 	github.com/sethvargo/go-retry v0.5.0 // indirect
-	github.com/weppos/publicsuffix-go v0.50.4-0.20260507075217-1bd47f85b3da // indirect
+	github.com/sirupsen/logrus v1.10.2 // indirect
+	github.com/weppos/publicsuffix-go v0.50.4-0.20260821095816-b0fdb5c2d345 // indirect
 	go.uber.org/multierr v1.11.0 // indirect
 	golang.org/x/crypto v0.58.0 // indirect
 	golang.org/x/net v0.61.0 // indirect
@@ -51,3 +52,5 @@ require (
 )
 
 replace github.com/certlife/platform/pkg => ../../pkg
+
+tool github.com/zmap/zlint/v3/cmd/zlint

@@ -1,6 +1,7 @@
 package issuer_test
 
 import (
+	"bytes"
 	"context"
 	"crypto"
 	"crypto/rand"
@@ -9,7 +10,9 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
+	"net"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -35,10 +38,9 @@ type env struct {
 	sessions map[string]string // token -> applicant ID
 }
 
-// start runs the issuer on fresh Postgres and NATS, in dev mode so that
-// it makes its throwaway CA under the test's DATA_DIR. The session
-// introspection that intake serves is answered here, over the same NATS,
-// from the tokens the test hands out.
+// start runs the issuer in dev mode on fresh Postgres and NATS. The
+// session introspection that intake serves is answered here, over the
+// same NATS, from the tokens the test hands out.
 func start(t *testing.T, cfg func(*app.Config)) *env {
 	t.Helper()
 	p := testenv.Start(t, testenv.Options{Config: func(c *app.Config) {
@@ -48,6 +50,13 @@ func start(t *testing.T, cfg func(*app.Config)) *env {
 		}
 	}}, issuer.Definition)
 	e := &env{Platform: p, t: t, sessions: map[string]string{}}
+	t.Cleanup(func() {
+		dir := p.Config.CADir
+		if dir == "" {
+			dir = filepath.Join(p.Config.DataDir, "ca")
+		}
+		collectIssued(t, e.pool(), dir)
+	})
 	sub, err := rpc.Serve(p.NC, events.RPCSessionIntrospect, p.Log,
 		func(_ context.Context, req events.SessionIntrospectRequest) (events.SessionIntrospectResponse, error) {
 			e.mu.Lock()
@@ -67,6 +76,29 @@ func start(t *testing.T, cfg func(*app.Config)) *env {
 		t.Fatal(err)
 	}
 	return e
+}
+
+// startPublic is start with the platform also served at its PUBLIC_URL,
+// a loopback listener bound before the CA is made, so that the URLs in
+// the certificates (CRL distribution points, caIssuers) answer — for
+// clients that fetch them: OpenSSL's test, gpgsm's dirmngr.
+func startPublic(t *testing.T, cfg func(*app.Config)) (*env, string) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	public := "http://" + ln.Addr().String()
+	e := start(t, func(c *app.Config) {
+		c.PublicURL = public
+		if cfg != nil {
+			cfg(c)
+		}
+	})
+	srv := &http.Server{Handler: e.Server.Config.Handler, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(func() { _ = srv.Close() })
+	return e, public
 }
 
 // session makes a bearer token for an applicant.
@@ -98,8 +130,9 @@ func (e *env) as(token, method, path string, body any, headers ...string) testen
 func application(applicantID, kind, previous, reissueReason string) events.Application {
 	return events.Application{
 		ID: uuid.NewString(), ApplicantID: applicantID, Product: events.ProductClient, Kind: kind, Language: "ja",
-		Coupon:       "12345678-87654321",
-		Organization: events.Organization{CompanyCode: "984940947", NameJa: "日本ベリサイン株式会社", NameEn: "VeriSign Japan K.K."},
+		Coupon: "12345678-87654321",
+		Organization: events.Organization{CompanyCode: "984940947", NameJa: "日本ベリサイン株式会社", NameEn: "VeriSign Japan K.K.",
+			Identifier: "NTRJP-4010001012345"},
 		Applicant: events.Applicant{NameJa: "辺利 太郎", NameEn: "Veri Taro", Email: applicantID + "@example.co.jp",
 			Phone: "0350001111", Address: events.Address{PostalCode: "1040028", Prefecture: "東京都", City: "中央区", Street: "八重洲2-8-1"}},
 		PreviousCertificateID: previous,
@@ -158,14 +191,20 @@ func (e *env) chain(token, id string) []*x509.Certificate {
 	return parsePEMCerts(e.t, r.Body)
 }
 
-// caCert fetches a CA certificate over HTTP, as a relying party would.
+// caCert fetches a CA certificate over HTTP, as a relying party would,
+// in PEM and in DER, and checks both are the same certificate.
 func (e *env) caCert(name string) *x509.Certificate {
 	e.t.Helper()
 	r := e.Do("GET", "/ca/"+name+".pem", nil)
 	if r.Status != http.StatusOK || r.Header.Get("Content-Type") != "application/x-pem-file" {
 		e.t.Fatalf("/ca/%s.pem: %d %s", name, r.Status, r.Header.Get("Content-Type"))
 	}
-	return parsePEMCerts(e.t, r.Body)[0]
+	c := parsePEMCerts(e.t, r.Body)[0]
+	d := e.Do("GET", "/ca/"+name+".der", nil)
+	if d.Status != http.StatusOK || d.Header.Get("Content-Type") != "application/pkix-cert" || !bytes.Equal(d.Body, c.Raw) {
+		e.t.Fatalf("/ca/%s.der: %d %s, or not the PEM's certificate", name, d.Status, d.Header.Get("Content-Type"))
+	}
+	return c
 }
 
 // verify checks cert chains to the root at the platform clock's now.

@@ -51,14 +51,19 @@ func TestBadInputIsAProblemAndStoresNothing_SE4(t *testing.T) {
 		{"malformed JSON", `{"accept_terms": tru`, 400, ""},
 		{"not an object", `[1,2]`, 400, ""},
 		{"empty body", ``, 400, ""},
-		{"two objects", `{"accept_terms":true,"pkcs12_password":"password-1"}{}`, 400, ""},
-		{"unknown field", map[string]any{"accept_terms": true, "pkcs12_password": "password-1", "key_type": "rsa"}, 422, "key_type"},
-		{"accept_terms missing", map[string]any{"pkcs12_password": "password-1"}, 422, "accept_terms"},
-		{"accept_terms false", map[string]any{"accept_terms": false, "pkcs12_password": "password-1"}, 422, "accept_terms"},
-		{"accept_terms not boolean", map[string]any{"accept_terms": "yes", "pkcs12_password": "password-1"}, 422, "accept_terms"},
-		{"neither mode", map[string]any{"accept_terms": true}, 422, "pkcs12_password"},
-		{"both modes", map[string]any{"accept_terms": true, "pkcs12_password": "password-1", "csr": good}, 422, "csr"},
-		{"short password", map[string]any{"accept_terms": true, "pkcs12_password": "1234567"}, 422, "pkcs12_password"},
+		{"two objects", `{"accept_terms":true,"pkcs12_password":"password-1234"}{}`, 400, ""},
+		{"unknown field", map[string]any{"accept_terms": true, "pkcs12_password": "password-1234", "key_type": "rsa"}, 422, "key_type"},
+		{"accept_terms missing", map[string]any{"pkcs12_password": "password-1234"}, 422, "accept_terms"},
+		{"accept_terms false", map[string]any{"accept_terms": false, "pkcs12_password": "password-1234"}, 422, "accept_terms"},
+		{"accept_terms not boolean", map[string]any{"accept_terms": "yes", "pkcs12_password": "password-1234"}, 422, "accept_terms"},
+		{"both modes", map[string]any{"accept_terms": true, "pkcs12_password": "password-1234", "csr": good}, 422, "pkcs12_password"},
+		{"csr with a PKCS#12 profile", map[string]any{"accept_terms": true, "pkcs12_profile": "legacy", "csr": good}, 422, "pkcs12_profile"},
+		{"short password (IS-8: 12 characters)", map[string]any{"accept_terms": true, "pkcs12_password": "12345678901"}, 422, "pkcs12_password"},
+		{"short password in multibyte characters", map[string]any{"accept_terms": true, "pkcs12_password": "証明書のパスワードです"}, 422, "pkcs12_password"},
+		{"password outside the BMP", map[string]any{"accept_terms": true, "pkcs12_password": "password-1234🔑"}, 422, "pkcs12_password"},
+		{"unknown PKCS#12 profile", map[string]any{"accept_terms": true, "pkcs12_profile": "rc2"}, 422, "pkcs12_profile"},
+		{"PKCS#12 profile in capitals", map[string]any{"accept_terms": true, "pkcs12_profile": "LEGACY"}, 422, "pkcs12_profile"},
+		{"PKCS#12 profile not a string", map[string]any{"accept_terms": true, "pkcs12_profile": 1}, 422, "pkcs12_profile"},
 		{"control character in password", map[string]any{"accept_terms": true, "pkcs12_password": "pass\x00word-1"}, 422, "pkcs12_password"},
 		{"overlong password", map[string]any{"accept_terms": true, "pkcs12_password": strings.Repeat("p", 129)}, 422, "pkcs12_password"},
 		{"password not a string", map[string]any{"accept_terms": true, "pkcs12_password": 12345678}, 422, "pkcs12_password"},
@@ -120,7 +125,7 @@ func TestBadInputIsAProblemAndStoresNothing_SE4(t *testing.T) {
 	problem(t, e.as(tok, "GET", "/v1/certificates/"+id+"/retrieval/pkcs12", nil), http.StatusConflict)
 	problem(t, e.as(tok, "GET", "/v1/certificates/"+id+"/chain", nil), http.StatusConflict)
 	for _, bad := range []string{"not-a-uuid", uuid.NewString()} {
-		problem(t, e.as(tok, "POST", "/v1/certificates/"+bad+"/retrieval", map[string]any{"accept_terms": true, "pkcs12_password": "password-1"}), http.StatusNotFound)
+		problem(t, e.as(tok, "POST", "/v1/certificates/"+bad+"/retrieval", map[string]any{"accept_terms": true, "pkcs12_password": "password-1234"}), http.StatusNotFound)
 		problem(t, e.as(tok, "GET", "/v1/certificates/"+bad+"/chain", nil), http.StatusNotFound)
 	}
 
@@ -164,7 +169,7 @@ func TestApplicantAuthAndIsolation_PC7(t *testing.T) {
 	problem(t, e.Do("GET", "/v1/certificates?eligible_for=retrieval", nil), http.StatusUnauthorized)
 	problem(t, e.as("no-such-session", "GET", "/v1/certificates?eligible_for=retrieval", nil), http.StatusUnauthorized)
 	problem(t, e.Do("GET", path+"/chain", nil, "Authorization", "Basic dGFyb0BleGFtcGxlOnB3"), http.StatusUnauthorized)
-	body := map[string]any{"accept_terms": true, "pkcs12_password": "password-1"}
+	body := map[string]any{"accept_terms": true, "pkcs12_password": "password-1234"}
 	problem(t, e.as(other, "POST", path+"/retrieval", body), http.StatusNotFound)
 	if listed(e.list(other, "retrieval"), id) {
 		t.Fatal("another applicant's certificate is listed")

@@ -266,7 +266,7 @@ func TestCSRRetrievalAndProfile_PC13_IS1(t *testing.T) {
 	if len(cert.CRLDistributionPoints) != 1 || cert.CRLDistributionPoints[0] != "http://pki.certlife.example/crl/ica1.crl" {
 		t.Fatalf("CRL DP %v", cert.CRLDistributionPoints)
 	}
-	if len(cert.IssuingCertificateURL) != 1 || cert.IssuingCertificateURL[0] != "http://pki.certlife.example/ca/ica1.pem" {
+	if len(cert.IssuingCertificateURL) != 1 || cert.IssuingCertificateURL[0] != "http://pki.certlife.example/ca/ica1.der" {
 		t.Fatalf("AIA %v", cert.IssuingCertificateURL)
 	}
 	if !bytes.Equal(cert.AuthorityKeyId, e.caCert("ica1").SubjectKeyId) {
@@ -280,8 +280,9 @@ func TestCSRRetrievalAndProfile_PC13_IS1(t *testing.T) {
 	if !root.IsCA || root.CheckSignatureFrom(root) != nil {
 		t.Fatal("/ca/root.pem is not a self-signed CA")
 	}
-	problem(t, e.Do("GET", "/ca/nope.pem", nil), http.StatusNotFound)
-	problem(t, e.Do("GET", "/ca/root.der", nil), http.StatusNotFound)
+	for _, bad := range []string{"/ca/nope.pem", "/ca/nope.der", "/ca/root.crt", "/ca/root", "/ca/ica1.der.pem", "/ca/data.pem"} {
+		problem(t, e.Do("GET", bad, nil), http.StatusNotFound)
+	}
 }
 
 // IS-3 end to end: a certificate the linter rejects is never signed; the

@@ -157,7 +157,15 @@ func TestCRLRegeneratedAndKeepsEntriesUntilExpiry_IS7(t *testing.T) {
 	if last.Number.Cmp(third.Number) <= 0 {
 		t.Fatal("CRLNumber did not increase")
 	}
-	// Only the issuing CA publishes a CRL here.
-	problem(t, e.Do("GET", "/crl/root.crl", nil), http.StatusNotFound)
-	problem(t, e.Do("GET", "/crl/ica1.pem", nil), http.StatusNotFound)
+	// The root's CRL (ARL) is served from the CA directory; nothing else is a CRL.
+	r := e.Do("GET", "/crl/root.crl", nil)
+	if r.Status != http.StatusOK || r.Header.Get("Content-Type") != "application/pkix-crl" {
+		t.Fatalf("/crl/root.crl: %d %s", r.Status, r.Header.Get("Content-Type"))
+	}
+	if arl, err := x509.ParseRevocationList(r.Body); err != nil || arl.CheckSignatureFrom(e.caCert("root")) != nil {
+		t.Fatalf("root CRL not signed by the root: %v", err)
+	}
+	for _, bad := range []string{"/crl/ica1.pem", "/crl/nope.crl", "/crl/ica1", "/crl/ica1.crl.der"} {
+		problem(t, e.Do("GET", bad, nil), http.StatusNotFound)
+	}
 }

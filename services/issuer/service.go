@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -22,31 +23,44 @@ import (
 	"github.com/certlife/platform/services/issuer/internal/api"
 	"github.com/certlife/platform/services/issuer/internal/ca"
 	"github.com/certlife/platform/services/issuer/internal/issuance"
-	"github.com/certlife/platform/services/issuer/internal/profile"
 )
 
 //go:embed migrations/*.sql
 var migrations embed.FS
 
+// lintsAccepted is the one list of zlint results the issuer accepts, each
+// with its reason (PC-17, IS-3). The code reads this file, so the list
+// and the behaviour cannot drift apart.
+//
+//go:embed lints-accepted.txt
+var lintsAccepted []byte
+
+// LintsAccepted is the parsed list (tests run the zlint command with it).
+func LintsAccepted() (*ca.Accepted, error) { return ca.ParseAccepted(lintsAccepted) }
+
 // Definition registers the issuer with the platform runtime.
 var Definition = app.Definition{Name: "issuer", Migrations: app.Migrations(migrations), New: New}
 
-// DefaultPublicURL is used for CRL and AIA URLs when PUBLIC_URL is empty.
-const DefaultPublicURL = "http://127.0.0.1:8080"
-
 // distributionBase is where certificates say their CRL and issuing CA
-// are: PUBLIC_URL, always over plain http — the S/MIME BR (7.1.2.3)
+// are: PUBLIC_URL, always over plain http — the S/MIME BR (7.1.2.3 b, c)
 // require http URLs for the CRL distribution point and caIssuers, since
-// relying parties fetch them without TLS (the content is signed).
-func distributionBase(publicURL string) string {
-	base := strings.TrimRight(strings.TrimSpace(publicURL), "/")
-	if base == "" {
-		return DefaultPublicURL
+// relying parties fetch them without TLS (the content is signed). Outside
+// dev mode PUBLIC_URL is required: a certificate carries these URLs for
+// its whole life, so a guessed loopback default would be wrong forever.
+func distributionBase(cfg app.Config) (string, error) {
+	raw := strings.TrimRight(strings.TrimSpace(cfg.PublicURL), "/")
+	if raw == "" {
+		if !cfg.DevMode {
+			return "", errors.New("PUBLIC_URL is required: every certificate's CRL distribution point and AIA caIssuers URL are built from it")
+		}
+		raw = "http://" + cfg.HTTPAddr
 	}
-	if rest, ok := strings.CutPrefix(base, "https://"); ok {
-		return "http://" + rest
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+		return "", fmt.Errorf("PUBLIC_URL %q must be an http(s) URL with a host and no query", raw)
 	}
-	return base
+	u.Scheme = "http"
+	return u.String(), nil
 }
 
 // Service is the running issuer.
@@ -57,12 +71,27 @@ type Service struct {
 }
 
 // New loads the CA from CA_DIR. Only the all-in-one's dev mode may leave
-// CA_DIR unset (then $DATA_DIR/ca) and have a throwaway CA created there;
-// a service binary without its CA files refuses to start (SE-10). A key
-// file readable by group or others stops the start (SE-2).
+// CA_DIR unset (then $DATA_DIR/ca) and have a throwaway CA created there
+// (IS-1, SE-10); a service binary without its CA files refuses to start,
+// naming what is missing. A key file readable by group or others stops the
+// start (SE-2).
 func New(d *app.Deps) (app.Service, error) {
 	if d.Config.TermClient <= 0 {
 		return nil, errors.New("PRODUCT_TERM_CLIENT must be positive")
+	}
+	if err := ca.CheckKeyAlgorithm(d.Config.CAKeyAlgorithm); err != nil {
+		return nil, err
+	}
+	public, err := distributionBase(d.Config)
+	if err != nil {
+		return nil, err
+	}
+	if strings.TrimSpace(d.Config.PublicURL) == "" {
+		d.Log.Info("PUBLIC_URL is unset: dev mode puts the listen address in CRL and AIA URLs", "base", public)
+	}
+	accepted, err := LintsAccepted()
+	if err != nil {
+		return nil, err
 	}
 	dir := d.Config.CADir
 	if dir == "" && d.Config.DevMode {
@@ -73,56 +102,19 @@ func New(d *app.Deps) (app.Service, error) {
 			return nil, err
 		}
 	}
-	h, err := ca.Open(dir, d.Clock.Now(), d.Log)
+	h, err := ca.Open(ca.Options{
+		Dir: dir, Now: d.Clock.Now(), Log: d.Log, Dev: d.Config.DevMode,
+		KeyAlgorithm: d.Config.CAKeyAlgorithm, Purposes: []ca.Purpose{ca.PurposeSMIME},
+		BaseURL: public, Accepted: accepted,
+	})
 	if err != nil {
 		return nil, err
 	}
-	public := distributionBase(d.Config.PublicURL)
 	svc := &issuance.Service{
 		Pool: d.Pool, Clock: d.Clock, CA: h, Log: d.Log, Term: d.Config.TermClient,
-		URLs: profile.URLs{
-			CRL:       public + "/crl/" + ca.IssuingName + ".crl",
-			CAIssuers: public + "/ca/" + ca.IssuingName + ".pem",
-		},
 		Metrics: issuance.NewMetrics(d.Registry),
 	}
 	return &Service{d: d, svc: svc, api: &api.Handler{Svc: svc, NC: d.NC, Ops: d.Ops, Log: d.Log}}, nil
-}
-
-// caFiles are what a CA directory must hold for a service binary: the
-// root and issuing certificates, the issuing key (the root key stays
-// offline) and the data key that seals PKCS#12 files at rest — which
-// every replica must share, so it is provisioned, never generated.
-var caFiles = []string{ca.RootName + ".pem", ca.IssuingName + ".pem", ca.IssuingName + ".key", "data.key"}
-
-// requireCAFiles refuses a missing CA_DIR, or one that lacks any CA file,
-// naming what is missing: outside dev mode nothing is created.
-func requireCAFiles(dir string) error {
-	if dir == "" {
-		return fmt.Errorf("CA_DIR is not set: the issuer needs a directory with its CA files (%s); only the all-in-one runner creates a throwaway dev CA",
-			strings.Join(caFiles, ", "))
-	}
-	var missing []string
-	for _, f := range caFiles {
-		if _, err := os.Stat(filepath.Join(dir, f)); errors.Is(err, fs.ErrNotExist) {
-			missing = append(missing, f)
-		} else if err != nil {
-			return fmt.Errorf("CA_DIR %s: %w", dir, err)
-		}
-	}
-	if len(missing) > 0 {
-		return fmt.Errorf("CA_DIR %s lacks %s; only the all-in-one runner creates a throwaway dev CA",
-			dir, strings.Join(missing, ", "))
-	}
-	return nil
-}
-
-// PrepareDevCA creates a throwaway dev CA in dir unless one is there — what
-// the all-in-one does in dev mode — for dev tooling that then starts
-// issuer binaries on it (split mode). Never for production.
-func PrepareDevCA(dir string, now time.Time, log *slog.Logger) error {
-	_, err := ca.Open(dir, now, log)
-	return err
 }
 
 // Routes mounts the issuer's routes.
@@ -137,4 +129,45 @@ func (s *Service) Start(ctx context.Context) error {
 		return err
 	}
 	return s.d.Bus.Start(ctx, bus.Consumer{Name: issuance.ConsumerName, Handlers: s.svc.Handlers()})
+}
+
+// caFiles are what a CA directory must hold for a service binary: the
+// root and issuing certificates, the issuing key (the root key stays
+// offline) and the data key that seals PKCS#12 files at rest — which
+// every replica must share, so it is provisioned, never generated.
+var caFiles = []string{"root.pem", "ica1.pem", "ica1.key", "data.key"}
+
+// requireCAFiles refuses a missing CA_DIR, or one that lacks any CA file,
+// naming what is missing: outside dev mode nothing is created (SE-10).
+func requireCAFiles(dir string) error {
+	if dir == "" {
+		return fmt.Errorf("%w: CA_DIR is not set: the issuer needs a directory with its CA files (%s); only the all-in-one runner creates a throwaway dev CA",
+			ca.ErrNoCA, strings.Join(caFiles, ", "))
+	}
+	var missing []string
+	for _, f := range caFiles {
+		if _, err := os.Stat(filepath.Join(dir, f)); errors.Is(err, fs.ErrNotExist) {
+			missing = append(missing, f)
+		} else if err != nil {
+			return fmt.Errorf("CA_DIR %s: %w", dir, err)
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("%w: CA_DIR %s lacks %s; only the all-in-one runner creates a throwaway dev CA",
+			ca.ErrNoCA, dir, strings.Join(missing, ", "))
+	}
+	return nil
+}
+
+// PrepareDevCA creates a throwaway dev CA in dir unless one is there — what
+// the all-in-one does in dev mode — for dev tooling that then starts
+// issuer binaries on it (split mode). Never for production.
+func PrepareDevCA(dir, baseURL, keyAlgorithm string, now time.Time, log *slog.Logger) error {
+	accepted, err := LintsAccepted()
+	if err != nil {
+		return err
+	}
+	_, err = ca.Open(ca.Options{Dir: dir, Now: now, Log: log, Dev: true, KeyAlgorithm: keyAlgorithm,
+		Purposes: []ca.Purpose{ca.PurposeSMIME}, BaseURL: baseURL, Accepted: accepted})
+	return err
 }

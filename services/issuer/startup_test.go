@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -32,7 +31,7 @@ func TestIssuerRefusesGroupReadableKey_IS1_SE2(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg.DatabaseURL, cfg.NatsURL, cfg.DataDir = dbURL, n.URL(), t.TempDir()
-	cfg.DevMode = true // the throwaway CA of the all-in-one
+	cfg.DevMode = true
 	ops, _ := opsauth.Parse("")
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	build := func() (*app.Unit, error) {
@@ -59,65 +58,54 @@ func TestIssuerRefusesGroupReadableKey_IS1_SE2(t *testing.T) {
 	}
 }
 
-// SE-10: an issuer started on its own (app.Main's path: no dev mode)
-// refuses to start without its CA files, naming what is missing, and
-// creates nothing; given a CA directory with every file, it starts.
-func TestIssuerBinaryRefusesToStartWithoutCA_SE10(t *testing.T) {
+// SE-10, IS-1: outside dev mode the issuer makes nothing up. Without
+// PUBLIC_URL it refuses to start (every certificate carries the CRL and
+// caIssuers URLs for life); without CA files it refuses and names them;
+// a CA_KEY_ALGORITHM other than ecdsa or rsa is refused in any mode. In
+// dev mode PUBLIC_URL defaults to the listen address.
+func TestStartRefusalsOutsideDevMode_SE10_IS1(t *testing.T) {
 	dbURL := testenv.Database(t)
 	n := testenv.StartNATS(t)
 	nc, js := n.Connect(t)
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	ops, _ := opsauth.Parse("")
-	dataDir := t.TempDir()
-	build := func(caDir string) error {
+	build := func(edit func(*app.Config)) (*app.Unit, error) {
 		cfg, err := app.LoadConfig()
 		if err != nil {
 			t.Fatal(err)
 		}
-		cfg.DatabaseURL, cfg.NatsURL, cfg.DataDir, cfg.CADir = dbURL, n.URL(), dataDir, caDir
+		cfg.DatabaseURL, cfg.NatsURL, cfg.DataDir = dbURL, n.URL(), t.TempDir()
+		cfg.PublicURL, cfg.DevMode = "", false
+		edit(&cfg)
 		u, err := app.Build(context.Background(), issuer.Definition, app.Shared{Config: cfg, NC: nc, JS: js,
-			Clock: clock.NewOffset(), Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
-			Registry: prometheus.NewRegistry(), Ops: ops})
+			Clock: clock.NewOffset(), Log: log, Registry: prometheus.NewRegistry(), Ops: ops})
 		if err == nil {
 			u.Deps.Pool.Close()
 		}
-		return err
+		return u, err
 	}
-	empty := t.TempDir()
-	dev := t.TempDir()
-	if err := issuer.PrepareDevCA(dev, time.Now(), slog.New(slog.DiscardHandler)); err != nil {
-		t.Fatal(err)
+	if _, err := build(func(*app.Config) {}); err == nil || !strings.Contains(err.Error(), "PUBLIC_URL is required") {
+		t.Fatalf("start without PUBLIC_URL outside dev mode: %v", err)
 	}
-	noDataKey := t.TempDir()
-	for _, f := range []string{"root.pem", "ica1.pem", "ica1.key"} {
-		b, err := os.ReadFile(filepath.Join(dev, f))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(noDataKey, f), b, 0o600); err != nil {
-			t.Fatal(err)
+	for _, bad := range []string{"ftp://pki.certlife.jp", "pki.certlife.jp", "http://", "http://pki.certlife.jp/?x=1"} {
+		if _, err := build(func(c *app.Config) { c.PublicURL = bad }); err == nil || !strings.Contains(err.Error(), "PUBLIC_URL") {
+			t.Fatalf("PUBLIC_URL %q: %v", bad, err)
 		}
 	}
-	for _, tc := range []struct {
-		name, dir string
-		want      []string
-	}{
-		{"no CA_DIR", "", []string{"CA_DIR is not set"}},
-		{"an empty CA_DIR", empty, []string{"CA_DIR " + empty, "root.pem", "ica1.pem", "ica1.key", "data.key"}},
-		{"a CA_DIR without the data key", noDataKey, []string{"CA_DIR " + noDataKey + " lacks data.key"}},
-	} {
-		err := build(tc.dir)
-		for _, w := range tc.want {
-			if err == nil || !strings.Contains(err.Error(), w) {
-				t.Errorf("%s: %v, want a refusal naming %q", tc.name, err, w)
-			}
-		}
+	_, err := build(func(c *app.Config) { c.PublicURL = "http://pki.certlife.jp" })
+	if !errors.Is(err, ca.ErrNoCA) || !strings.Contains(err.Error(), "root.pem") {
+		t.Fatalf("start without CA files outside dev mode: %v", err)
 	}
-	for _, dir := range []string{empty, dataDir} {
-		if entries, _ := os.ReadDir(dir); len(entries) != 0 {
-			t.Errorf("a refused start created files in %s: %v", dir, entries)
-		}
+	if _, err := build(func(c *app.Config) { c.DevMode, c.CAKeyAlgorithm = true, "ed25519" }); err == nil ||
+		!strings.Contains(err.Error(), "CA_KEY_ALGORITHM") {
+		t.Fatalf("CA_KEY_ALGORITHM=ed25519: %v", err)
 	}
-	if err := build(dev); err != nil {
-		t.Fatalf("start with a complete CA_DIR: %v", err)
+	var dir string
+	if _, err := build(func(c *app.Config) { c.DevMode, c.HTTPAddr = true, "127.0.0.1:18080"; dir = c.DataDir }); err != nil {
+		t.Fatalf("dev mode without PUBLIC_URL: %v", err)
+	}
+	ica := parsePEMCerts(t, mustRead(t, filepath.Join(dir, "ca", "ica1.pem")))[0]
+	if len(ica.CRLDistributionPoints) != 1 || ica.CRLDistributionPoints[0] != "http://127.0.0.1:18080/crl/root.crl" {
+		t.Fatalf("dev default base URL: %v", ica.CRLDistributionPoints)
 	}
 }

@@ -62,6 +62,8 @@ type Platform struct {
 	pg       *localpg.Cluster
 	stopMail func()
 	served   chan error
+
+	publicURLDefaulted bool
 }
 
 // Start brings the platform up and serves HTTP on cfg.HTTPAddr.
@@ -117,8 +119,13 @@ func StartWithClock(ctx context.Context, cfg app.Config, log *slog.Logger, clk c
 		return nil, err
 	}
 	p.URL = "http://" + p.ln.Addr().String()
+	// The all-in-one is the dev runner (SE-10): it alone may make a
+	// throwaway CA and put its own listen address in the certificates'
+	// CRL and caIssuers URLs when PUBLIC_URL is unset (the banner says so).
+	cfg.DevMode = true
 	if cfg.PublicURL == "" {
 		cfg.PublicURL = p.URL
+		p.publicURLDefaulted = true
 	}
 	switch {
 	case clk != nil:
@@ -299,7 +306,13 @@ func (p *Platform) Banner() string {
 	} else {
 		fmt.Fprintf(&b, "  mail           sent to %s\n", p.Config.SMTPAddr)
 	}
-	fmt.Fprintf(&b, "  CA             %s/ca/root.pem  CRL: %s/crl/ica1.crl\n", p.URL, p.URL)
+	fmt.Fprintf(&b, "  CA             %s/ca/root.pem (DER: /ca/root.der)  S/MIME CA: /ca/ica1.der  CRLs: /crl/ica1.crl /crl/root.crl\n", p.URL)
+	if p.publicURLDefaulted {
+		fmt.Fprintf(&b, "  PUBLIC_URL     unset: certificates name %s in their CRL and caIssuers URLs (dev only; set PUBLIC_URL)\n", p.Config.PublicURL)
+	} else {
+		fmt.Fprintf(&b, "  PUBLIC_URL     %s (CRL and caIssuers URLs of new certificates)\n", p.Config.PublicURL)
+	}
+	fmt.Fprintf(&b, "  CA keys        CA_KEY_ALGORITHM=%s applies when the dev CA is first created\n", p.Config.CAKeyAlgorithm)
 	fmt.Fprintf(&b, "  cancel window  %s   auto-approve reviews: %v\n", p.Config.CancelWindow, p.Config.ReviewAutoApprove)
 
 	var dev []string

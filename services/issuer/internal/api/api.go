@@ -7,6 +7,7 @@ package api
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -40,8 +41,6 @@ type Handler struct {
 const (
 	maxRetrievalBody  = 32 << 10 // room for a CSR (profile.MaxCSR) in JSON
 	maxRevocationBody = 4 << 10
-	minPasswordLen    = 8
-	maxPasswordLen    = 128
 )
 
 // Routes mounts every route as its own path (no sub-router mounts), so
@@ -105,19 +104,25 @@ func certificateID(r *http.Request) (uuid.UUID, bool) {
 	return id, err == nil
 }
 
+// caCertificate serves a CA certificate: /ca/{name}.der in DER
+// (application/pkix-cert, RFC 2585) — what AIA caIssuers points to, as
+// RFC 5280 4.2.2.1 wants — and /ca/{name}.pem in PEM for people.
 func (h *Handler) caCertificate(w http.ResponseWriter, r *http.Request) {
-	name, ok := strings.CutSuffix(chi.URLParam(r, "file"), ".pem")
-	if !ok {
+	file := chi.URLParam(r, "file")
+	name, ext, _ := strings.Cut(file, ".")
+	c, ok := h.Svc.CA.Certificate(name)
+	if !ok || (ext != "pem" && ext != "der") {
 		httpx.WriteProblem(w, r, httpx.NotFound())
 		return
 	}
-	pem, ok := h.Svc.CA.PEM(name)
-	if !ok {
-		httpx.WriteProblem(w, r, httpx.NotFound())
-		return
-	}
-	w.Header().Set("Content-Type", "application/x-pem-file")
 	w.Header().Set("Cache-Control", "public, max-age=86400")
+	if ext == "der" {
+		w.Header().Set("Content-Type", "application/pkix-cert")
+		_, _ = w.Write(c.Raw)
+		return
+	}
+	pem, _ := h.Svc.CA.PEM(name)
+	w.Header().Set("Content-Type", "application/x-pem-file")
 	_, _ = w.Write(pem)
 }
 
@@ -192,11 +197,16 @@ func (h *Handler) list(w http.ResponseWriter, r *http.Request) {
 type retrievalBody struct {
 	AcceptTerms    *bool   `json:"accept_terms"`
 	PKCS12Password *string `json:"pkcs12_password"`
+	PKCS12Profile  *string `json:"pkcs12_profile"`
 	CSR            *string `json:"csr"`
 }
 
 // startRetrieval is the applicant's "agree" (PC-13). Every check that
-// needs no database runs first, so bad input stores nothing.
+// needs no database runs first, so bad input stores nothing. Without a
+// csr the retrieval is a PKCS#12 file (IS-8): in the modern profile
+// unless pkcs12_profile is "legacy", protected by pkcs12_password or,
+// when that is omitted, by a password generated here and returned in
+// this answer only.
 func (h *Handler) startRetrieval(w http.ResponseWriter, r *http.Request) {
 	id, ok := certificateID(r)
 	if !ok {
@@ -213,23 +223,35 @@ func (h *Handler) startRetrieval(w http.ResponseWriter, r *http.Request) {
 		errs = append(errs, httpx.FieldError{Field: "accept_terms", Message: "the terms of use must be accepted (true)"})
 	}
 	req := issuance.Retrieval{}
-	switch {
-	case body.PKCS12Password != nil && body.CSR != nil:
-		errs = append(errs, httpx.FieldError{Field: "csr", Message: "give either pkcs12_password or csr, not both"})
-	case body.PKCS12Password != nil:
-		req.Mode, req.Password = issuance.ModePKCS12, *body.PKCS12Password
-		if msg := checkPassword(req.Password); msg != "" {
-			errs = append(errs, httpx.FieldError{Field: "pkcs12_password", Message: msg})
-		}
-	case body.CSR != nil:
+	if body.CSR != nil {
 		req.Mode = issuance.ModeCSR
+		if body.PKCS12Password != nil {
+			errs = append(errs, httpx.FieldError{Field: "pkcs12_password", Message: "give either a csr or the PKCS#12 fields, not both"})
+		}
+		if body.PKCS12Profile != nil {
+			errs = append(errs, httpx.FieldError{Field: "pkcs12_profile", Message: "give either a csr or the PKCS#12 fields, not both"})
+		}
 		pub, err := profile.ParseCSR(*body.CSR)
 		if err != nil {
 			errs = append(errs, httpx.FieldError{Field: "csr", Message: err.Error()})
 		}
 		req.PublicKey = pub
-	default:
-		errs = append(errs, httpx.FieldError{Field: "pkcs12_password", Message: "one of pkcs12_password or csr is required"})
+	} else {
+		req.Mode, req.PKCS12Profile = issuance.ModePKCS12, issuance.PKCS12Modern
+		if body.PKCS12Profile != nil {
+			switch *body.PKCS12Profile {
+			case issuance.PKCS12Modern, issuance.PKCS12Legacy:
+				req.PKCS12Profile = *body.PKCS12Profile
+			default:
+				errs = append(errs, httpx.FieldError{Field: "pkcs12_profile", Message: "must be modern or legacy"})
+			}
+		}
+		if body.PKCS12Password != nil {
+			req.Password = *body.PKCS12Password
+			if msg := checkPassword(req.Password); msg != "" {
+				errs = append(errs, httpx.FieldError{Field: "pkcs12_password", Message: msg})
+			}
+		}
 	}
 	if len(errs) > 0 {
 		httpx.WriteProblem(w, r, httpx.Invalid(errs...))
@@ -241,25 +263,34 @@ func (h *Handler) startRetrieval(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Location", "/v1/certificates/"+id.String()+"/retrieval")
+	if st.PKCS12Password != "" {
+		// The generated password is in this answer only: no cache keeps it.
+		w.Header().Set("Cache-Control", "no-store")
+	}
 	httpx.WriteJSON(w, http.StatusAccepted, st)
 }
 
 // checkPassword: the PKCS#12 password the applicant chose protects the
-// private key in transit; it must be long enough and printable.
+// private key in transit (IS-8): at least 12 characters, printable, and
+// within the Basic Multilingual Plane, which is all a PKCS#12 password
+// (a BMPString, RFC 7292 B.1) can hold.
 func checkPassword(pw string) string {
 	if !utf8.ValidString(pw) {
 		return "must be valid UTF-8"
 	}
 	n := utf8.RuneCountInString(pw)
-	if n < minPasswordLen {
-		return "must have at least 8 characters"
+	if n < issuance.MinPasswordLen {
+		return fmt.Sprintf("must have at least %d characters", issuance.MinPasswordLen)
 	}
-	if n > maxPasswordLen {
-		return "must have at most 128 characters"
+	if n > issuance.MaxPasswordLen {
+		return fmt.Sprintf("must have at most %d characters", issuance.MaxPasswordLen)
 	}
 	for _, c := range pw {
 		if unicode.IsControl(c) {
 			return "must not contain control characters"
+		}
+		if c > 0xFFFF {
+			return "must not contain characters outside the Basic Multilingual Plane (e.g. emoji)"
 		}
 	}
 	return ""

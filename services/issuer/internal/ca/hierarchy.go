@@ -1,96 +1,206 @@
-// Package ca is the certificate authority proper: the dev hierarchy, the
-// private keys (read only from 0600 files, SE-2), lint-before-sign (IS-3),
-// certificate and CRL signatures, and the data key that seals PKCS#12
-// files at rest. Nothing here knows about HTTP, events or Postgres.
+// Package ca is the certificate authority proper: the hierarchy (a root
+// and one issuing CA per purpose, IS-1, IS-11), the private keys (read
+// only from 0600 files, SE-2), lint-before-sign (IS-3), certificate and
+// CRL signatures, and the data key that seals PKCS#12 files at rest.
+// Nothing here knows about HTTP, events or Postgres.
 package ca
 
 import (
 	"bytes"
 	"crypto"
-	"crypto/ecdsa"
-	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"math/big"
 	"os"
 	"path/filepath"
+	"sort"
+	"strings"
 	"time"
 )
 
-// Issuer names are the slugs used in URLs (/ca/{name}.pem, /crl/{name}.crl)
-// and in events. The root stays offline in production; only the issuing
-// intermediate's key is loaded by the service.
-const (
-	RootName    = "root"
-	IssuingName = "ica1"
-)
+// RootName is the root's name in URLs (/ca/root.der, /crl/root.crl). The
+// root stays offline in production; the service never loads its key.
+const RootName = "root"
 
-// File names inside the CA directory.
+// File names inside the CA directory. Each issuing CA is <slug>.pem (its
+// certificate) and <slug>.key (its PKCS#8 key, 0600); the slug is its
+// name in URLs and events. root.crl is the root's CRL (an ARL listing
+// revoked intermediates), signed by the root at a ceremony — or, in dev
+// mode, at start — and served as it lies.
 const (
 	rootCertFile = RootName + ".pem"
 	rootKeyFile  = RootName + ".key"
-	icaCertFile  = IssuingName + ".pem"
-	icaKeyFile   = IssuingName + ".key"
+	rootCRLFile  = RootName + ".crl"
 	dataKeyFile  = "data.key"
 )
 
-// Hierarchy is the loaded CA: the root certificate, the issuing
-// intermediate with its key, the linter and the data key.
+// Options say where the CA is and what it must offer.
+type Options struct {
+	Dir string
+	Now time.Time // the injected clock's now
+	Log *slog.Logger
+	// Dev allows a throwaway hierarchy to be created (SE-10) and accepts
+	// the lint results listed with scope "dev".
+	Dev bool
+	// KeyAlgorithm of a hierarchy created here: "ecdsa" (P-384 root,
+	// P-256 issuing CAs) or "rsa" (4096 bits, SMC017). Empty = ecdsa.
+	KeyAlgorithm string
+	// Purposes the service issues for: each needs its issuing CA. In dev
+	// mode a missing one is created under the existing dev root.
+	Purposes []Purpose
+	// BaseURL is where the CA certificates and CRLs are published
+	// (http://host[:port], no trailing slash).
+	BaseURL string
+	// Accepted is the list of accepted lint results (lints-accepted.txt).
+	Accepted *Accepted
+}
+
+// Hierarchy is the loaded CA: the root certificate, the issuing CAs with
+// their keys, and the data key.
 type Hierarchy struct {
-	Root    *x509.Certificate
-	Issuing *x509.Certificate
+	Root      *x509.Certificate
+	dir       string
+	base      string
+	issuers   map[string]*Issuer
+	byPurpose map[Purpose]*Issuer
+	sealer    *Sealer
+}
+
+// Issuer is one issuing CA: its certificate, key and linter.
+type Issuer struct {
+	Slug    string
+	Purpose Purpose
+	Cert    *x509.Certificate
 	signer  crypto.Signer
 	linter  *Linter
-	sealer  *Sealer
+	base    string
 }
 
-// Open loads the hierarchy from dir. When dir holds no CA yet it creates
-// a dev hierarchy first (IS-1): a root (ECDSA P-384, 20 years) and an
-// issuing intermediate (ECDSA P-256, 10 years, pathlen 0). now is the
-// injected clock's time. Every key file must be 0600 (SE-2).
-func Open(dir string, now time.Time, log *slog.Logger) (*Hierarchy, error) {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+// ErrNoCA: the CA directory holds no CA and this is not dev mode (SE-10).
+var ErrNoCA = errors.New("ca: no CA")
+
+// Open loads the hierarchy from opts.Dir. In dev mode an empty directory
+// gets a throwaway hierarchy first (IS-1), and a dev root (its key at
+// hand) gets any missing issuing CA and a fresh ARL. Outside dev mode
+// nothing is ever created: a missing file stops the start, saying which.
+func Open(opts Options) (*Hierarchy, error) {
+	if opts.Log == nil {
+		opts.Log = slog.New(slog.DiscardHandler)
+	}
+	if opts.Accepted == nil {
+		opts.Accepted = &Accepted{}
+	}
+	if err := os.MkdirAll(opts.Dir, 0o700); err != nil {
 		return nil, fmt.Errorf("ca: %w", err)
 	}
-	present := 0
-	for _, f := range []string{rootCertFile, icaCertFile, icaKeyFile} {
-		ok, err := exists(filepath.Join(dir, f))
-		if err != nil {
-			return nil, fmt.Errorf("ca: %w", err)
-		}
-		if ok {
-			present++
-		}
+	inv, err := inventory(opts.Dir)
+	if err != nil {
+		return nil, err
 	}
-	switch present {
-	case 0:
-		if err := createDevHierarchy(dir, now); err != nil {
+	switch {
+	case !inv.root && len(inv.slugs) == 0:
+		if !opts.Dev {
+			return nil, fmt.Errorf("%w in %s: %s and an issuing CA for %v (<name>.pem with <name>.key, mode 0600) are required; a throwaway CA is made only in dev mode",
+				ErrNoCA, opts.Dir, rootCertFile, opts.Purposes)
+		}
+		if err := createRoot(opts); err != nil {
 			return nil, err
 		}
-		log.Warn("created a dev CA hierarchy (throwaway keys; not for production)", "dir", dir,
-			"root", RootName, "issuing", IssuingName)
-	case 3:
-	default:
-		return nil, fmt.Errorf("ca: %s holds part of a CA (%s, %s and %s are all needed); refusing to overwrite it",
-			dir, rootCertFile, icaCertFile, icaKeyFile)
+	case !inv.root:
+		return nil, fmt.Errorf("ca: %s holds part of a CA (issuing CAs %v without %s); refusing to overwrite it", opts.Dir, inv.slugs, rootCertFile)
 	}
-	if ok, err := exists(filepath.Join(dir, dataKeyFile)); err != nil {
+	if opts.Dev {
+		if ok, err := exists(filepath.Join(opts.Dir, rootKeyFile)); err != nil {
+			return nil, err
+		} else if ok {
+			created, err := completeDev(opts)
+			if err != nil {
+				return nil, err
+			}
+			if !inv.root || len(created) > 0 {
+				opts.Log.Warn("created a dev CA (throwaway keys; not for production)", "dir", opts.Dir,
+					"root_created", !inv.root, "issuing_created", created, "key_algorithm", algorithmOrDefault(opts.KeyAlgorithm))
+			}
+		}
+	}
+	if ok, err := exists(filepath.Join(opts.Dir, dataKeyFile)); err != nil {
 		return nil, err
 	} else if !ok {
-		if err := createDataKey(filepath.Join(dir, dataKeyFile)); err != nil {
+		if err := createDataKey(filepath.Join(opts.Dir, dataKeyFile)); err != nil {
 			return nil, err
 		}
 	}
-	return load(dir)
+	return load(opts)
 }
 
-func load(dir string) (*Hierarchy, error) {
-	// The root key is not used by the service, but a readable one in the
-	// CA directory is a misconfiguration worth stopping for.
+type dirInventory struct {
+	root  bool
+	slugs []string // issuing CAs: <slug>.pem with <slug>.key
+}
+
+// inventory lists the CA files and refuses a directory holding part of
+// an issuing CA (a certificate without its key or the other way round):
+// such a directory is never completed or overwritten.
+func inventory(dir string) (dirInventory, error) {
+	var inv dirInventory
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return inv, fmt.Errorf("ca: %w", err)
+	}
+	pems, keys := map[string]bool{}, map[string]bool{}
+	for _, e := range entries {
+		name := e.Name()
+		switch {
+		case name == rootCertFile:
+			inv.root = true
+		case name == rootKeyFile || name == dataKeyFile:
+		case strings.HasSuffix(name, ".pem"):
+			pems[strings.TrimSuffix(name, ".pem")] = true
+		case strings.HasSuffix(name, ".key"):
+			keys[strings.TrimSuffix(name, ".key")] = true
+		}
+	}
+	for s := range pems {
+		if !keys[s] {
+			return inv, fmt.Errorf("ca: %s holds part of a CA (%s.pem without %s.key); refusing to overwrite it", dir, s, s)
+		}
+		inv.slugs = append(inv.slugs, s)
+	}
+	for s := range keys {
+		if !pems[s] {
+			return inv, fmt.Errorf("ca: %s holds part of a CA (%s.key without %s.pem); refusing to overwrite it", dir, s, s)
+		}
+	}
+	sort.Strings(inv.slugs)
+	for _, s := range inv.slugs {
+		if !validSlug(s) {
+			return inv, fmt.Errorf("ca: issuing CA name %q must be lowercase letters, digits and '-'", s)
+		}
+	}
+	return inv, nil
+}
+
+func validSlug(s string) bool {
+	if s == "" || s == RootName || len(s) > 32 {
+		return false
+	}
+	for _, c := range s {
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+func load(opts Options) (*Hierarchy, error) {
+	dir := opts.Dir
+	// The root key is not used by the service (dev mode signs the ARL in
+	// completeDev), but a readable one in the CA directory is a
+	// misconfiguration worth stopping for.
 	if ok, err := exists(filepath.Join(dir, rootKeyFile)); err != nil {
 		return nil, err
 	} else if ok {
@@ -102,46 +212,120 @@ func load(dir string) (*Hierarchy, error) {
 	if err != nil {
 		return nil, err
 	}
-	ica, err := loadCertificate(filepath.Join(dir, icaCertFile))
+	if err := root.CheckSignatureFrom(root); err != nil || !root.IsCA {
+		return nil, fmt.Errorf("ca: %s is not a self-signed CA certificate", rootCertFile)
+	}
+	inv, err := inventory(dir)
 	if err != nil {
 		return nil, err
 	}
-	signer, err := loadSigner(filepath.Join(dir, icaKeyFile))
-	if err != nil {
+	h := &Hierarchy{Root: root, dir: dir, base: opts.BaseURL, issuers: map[string]*Issuer{}, byPurpose: map[Purpose]*Issuer{}}
+	for _, slug := range inv.slugs {
+		iss, err := loadIssuer(dir, slug, root, opts)
+		if err != nil {
+			return nil, err
+		}
+		if other, dup := h.byPurpose[iss.Purpose]; dup {
+			return nil, fmt.Errorf("ca: %s and %s are both %s issuing CAs; IS-11 wants one per purpose", other.Slug, slug, iss.Purpose)
+		}
+		h.issuers[slug], h.byPurpose[iss.Purpose] = iss, iss
+	}
+	for _, p := range opts.Purposes {
+		if h.byPurpose[p] == nil {
+			return nil, fmt.Errorf("%w: %s has no issuing CA for %s (%s.pem with its key)", ErrNoCA, dir, p, DevSlug(p))
+		}
+	}
+	// The CA certificates are linted as they are created (createRoot,
+	// createIssuing); a hierarchy brought from elsewhere is linted here
+	// too, and what zlint says is logged for the operators.
+	for _, c := range h.caCertificates() {
+		if findings, err := opts.Accepted.Findings(c.Raw, opts.Dev); err == nil && len(findings) > 0 {
+			opts.Log.Warn("zlint findings on a CA certificate", "subject", c.Subject.String(), "findings", findings)
+		}
+	}
+	if ok, err := exists(filepath.Join(dir, rootCRLFile)); err == nil && !ok {
+		opts.Log.Warn("no root CRL (ARL): /crl/root.crl answers 404 until the root ceremony puts one in the CA directory",
+			"file", filepath.Join(dir, rootCRLFile))
+	}
+	if h.sealer, err = loadSealer(filepath.Join(dir, dataKeyFile)); err != nil {
 		return nil, err
 	}
-	if !publicKeysEqual(signer.Public(), ica.PublicKey) {
-		return nil, fmt.Errorf("ca: %s does not match %s", icaKeyFile, icaCertFile)
-	}
-	if err := ica.CheckSignatureFrom(root); err != nil {
-		return nil, fmt.Errorf("ca: %s is not signed by %s: %w", icaCertFile, rootCertFile, err)
-	}
-	if !ica.IsCA || !ica.BasicConstraintsValid {
-		return nil, fmt.Errorf("ca: %s is not a CA certificate", icaCertFile)
-	}
-	sealer, err := loadSealer(filepath.Join(dir, dataKeyFile))
-	if err != nil {
-		return nil, err
-	}
-	linter, err := NewLinter(ica)
-	if err != nil {
-		return nil, err
-	}
-	return &Hierarchy{Root: root, Issuing: ica, signer: signer, linter: linter, sealer: sealer}, nil
+	return h, nil
 }
 
-// Certificate returns the CA certificate of an issuer name.
+func loadIssuer(dir, slug string, root *x509.Certificate, opts Options) (*Issuer, error) {
+	cert, err := loadCertificate(filepath.Join(dir, slug+".pem"))
+	if err != nil {
+		return nil, err
+	}
+	signer, err := loadSigner(filepath.Join(dir, slug+".key"))
+	if err != nil {
+		return nil, err
+	}
+	if !publicKeysEqual(signer.Public(), cert.PublicKey) {
+		return nil, fmt.Errorf("ca: %s.key does not match %s.pem", slug, slug)
+	}
+	if err := cert.CheckSignatureFrom(root); err != nil {
+		return nil, fmt.Errorf("ca: %s.pem is not signed by %s: %w", slug, rootCertFile, err)
+	}
+	if !cert.IsCA || !cert.BasicConstraintsValid {
+		return nil, fmt.Errorf("ca: %s.pem is not a CA certificate", slug)
+	}
+	purpose, err := purposeOf(cert)
+	if err != nil {
+		return nil, fmt.Errorf("ca: %s.pem: %w", slug, err)
+	}
+	linter, err := NewLinter(cert, opts.Accepted, opts.Dev)
+	if err != nil {
+		return nil, err
+	}
+	return &Issuer{Slug: slug, Purpose: purpose, Cert: cert, signer: signer, linter: linter, base: opts.BaseURL}, nil
+}
+
+func (h *Hierarchy) caCertificates() []*x509.Certificate {
+	out := []*x509.Certificate{h.Root}
+	for _, iss := range h.Issuers() {
+		out = append(out, iss.Cert)
+	}
+	return out
+}
+
+// Issuers are the issuing CAs, by name.
+func (h *Hierarchy) Issuers() []*Issuer {
+	out := make([]*Issuer, 0, len(h.issuers))
+	for _, iss := range h.issuers {
+		out = append(out, iss)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Slug < out[j].Slug })
+	return out
+}
+
+// Issuer is the issuing CA of that name.
+func (h *Hierarchy) Issuer(slug string) (*Issuer, bool) {
+	iss, ok := h.issuers[slug]
+	return iss, ok
+}
+
+// ForPurpose is the issuing CA of a purpose (IS-11).
+func (h *Hierarchy) ForPurpose(p Purpose) (*Issuer, error) {
+	if iss := h.byPurpose[p]; iss != nil {
+		return iss, nil
+	}
+	return nil, fmt.Errorf("%w: no issuing CA for %s", ErrNoCA, p)
+}
+
+// Certificate is the CA certificate of a name: the root or an issuing CA.
 func (h *Hierarchy) Certificate(name string) (*x509.Certificate, bool) {
-	switch name {
-	case RootName:
+	if name == RootName {
 		return h.Root, true
-	case IssuingName:
-		return h.Issuing, true
+	}
+	if iss, ok := h.issuers[name]; ok {
+		return iss.Cert, true
 	}
 	return nil, false
 }
 
-// PEM returns the PEM of an issuer's certificate.
+// PEM returns the PEM of a CA certificate.
 func (h *Hierarchy) PEM(name string) ([]byte, bool) {
 	c, ok := h.Certificate(name)
 	if !ok {
@@ -150,35 +334,66 @@ func (h *Hierarchy) PEM(name string) ([]byte, bool) {
 	return pemCert(c.Raw), true
 }
 
+// RootCRL is the root's CRL (ARL) as the CA directory holds it, DER.
+// It is read at each call so that a new ARL from a root ceremony is
+// served without a restart. fs.ErrNotExist when there is none.
+func (h *Hierarchy) RootCRL() ([]byte, error) {
+	der, err := os.ReadFile(filepath.Join(h.dir, rootCRLFile))
+	if err != nil {
+		return nil, err
+	}
+	if _, err := x509.ParseRevocationList(der); err != nil {
+		return nil, fmt.Errorf("ca: %s is not a DER CRL: %w", rootCRLFile, err)
+	}
+	return der, nil
+}
+
 // Sealer is the data key that encrypts PKCS#12 files at rest.
 func (h *Hierarchy) Sealer() *Sealer { return h.sealer }
 
 // IsCAKey reports whether pub is one of the CA's own keys: a subscriber
 // must never get a certificate for it.
 func (h *Hierarchy) IsCAKey(pub crypto.PublicKey) bool {
-	return publicKeysEqual(pub, h.Root.PublicKey) || publicKeysEqual(pub, h.Issuing.PublicKey)
+	for _, c := range h.caCertificates() {
+		if publicKeysEqual(pub, c.PublicKey) {
+			return true
+		}
+	}
+	return false
 }
 
-// Sign lints tpl (a copy signed by a throwaway key, IS-3) and, only when
-// no lint reports an error, signs it for pub with the issuing key. A lint
-// failure is a *LintError.
-func (h *Hierarchy) Sign(tpl *x509.Certificate, pub crypto.PublicKey) ([]byte, error) {
-	if tpl.NotAfter.After(h.Issuing.NotAfter) {
-		return nil, &LintError{Findings: []string{"issuer: the certificate would outlive its issuing CA"}}
-	}
-	if err := h.linter.Lint(tpl, pub); err != nil {
+// CRLURL is where this CA's CRL is published (the CRL distribution point
+// of what it issues), over http (SBR 7.1.2.3 b).
+func (iss *Issuer) CRLURL() string { return iss.base + "/crl/" + iss.Slug + ".crl" }
+
+// CertURL is where this CA's certificate is published in DER, as RFC 5280
+// 4.2.2.1 wants for AIA caIssuers over http.
+func (iss *Issuer) CertURL() string { return iss.base + "/ca/" + iss.Slug + ".der" }
+
+// Sign checks that tpl belongs to this CA's purpose (IS-11), lints it (a
+// copy signed by a throwaway key, IS-3) and, only when nothing but
+// accepted results come back, signs it for pub with this CA's key. A lint
+// failure is a *LintError; a template of another purpose ErrWrongPurpose.
+func (iss *Issuer) Sign(tpl *x509.Certificate, pub crypto.PublicKey) ([]byte, error) {
+	if err := checkPurpose(iss.Purpose, tpl); err != nil {
 		return nil, err
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tpl, h.Issuing, pub, h.signer)
+	if tpl.NotAfter.After(iss.Cert.NotAfter) {
+		return nil, &LintError{Findings: []string{"issuer: the certificate would outlive its issuing CA"}}
+	}
+	if err := iss.linter.Lint(tpl, pub); err != nil {
+		return nil, err
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tpl, iss.Cert, pub, iss.signer)
 	if err != nil {
 		return nil, fmt.Errorf("ca: sign: %w", err)
 	}
 	return der, nil
 }
 
-// SignCRL signs a CRL of the issuing intermediate.
-func (h *Hierarchy) SignCRL(tpl *x509.RevocationList) ([]byte, error) {
-	der, err := x509.CreateRevocationList(rand.Reader, tpl, h.Issuing, h.signer)
+// SignCRL signs a CRL of this CA.
+func (iss *Issuer) SignCRL(tpl *x509.RevocationList) ([]byte, error) {
+	der, err := x509.CreateRevocationList(rand.Reader, tpl, iss.Cert, iss.signer)
 	if err != nil {
 		return nil, fmt.Errorf("ca: sign CRL: %w", err)
 	}
@@ -189,82 +404,6 @@ func publicKeysEqual(a, b crypto.PublicKey) bool {
 	type equaler interface{ Equal(crypto.PublicKey) bool }
 	ea, ok := a.(equaler)
 	return ok && ea.Equal(b)
-}
-
-// createDevHierarchy makes a throwaway root and issuing intermediate and
-// writes certificates (PEM, 0644) and keys (PKCS#8 PEM, 0600).
-func createDevHierarchy(dir string, now time.Time) error {
-	rootKey, err := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
-	if err != nil {
-		return err
-	}
-	icaKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return err
-	}
-	// CA certificates are backdated by an hour for relying parties whose
-	// clocks lag; subscriber certificates start exactly at issuance (PC-15).
-	start := now.Add(-time.Hour).Truncate(time.Second)
-	org := []string{"Certlife Dev CA"}
-	rootTpl := &x509.Certificate{
-		SerialNumber:          mustSerial(),
-		Subject:               pkix.Name{Country: []string{"JP"}, Organization: org, CommonName: "Certlife Dev Root CA"},
-		NotBefore:             start,
-		NotAfter:              start.AddDate(20, 0, 0),
-		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-	}
-	rootDER, err := x509.CreateCertificate(rand.Reader, rootTpl, rootTpl, rootKey.Public(), rootKey)
-	if err != nil {
-		return fmt.Errorf("ca: root: %w", err)
-	}
-	root, err := x509.ParseCertificate(rootDER)
-	if err != nil {
-		return err
-	}
-	icaTpl := &x509.Certificate{
-		SerialNumber: mustSerial(),
-		Subject:      pkix.Name{Country: []string{"JP"}, Organization: org, CommonName: "Certlife Dev S/MIME Issuing CA 1"},
-		NotBefore:    start,
-		NotAfter:     start.AddDate(10, 0, 0),
-		KeyUsage:     x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature,
-		// S/MIME BR 7.1.2.2: a subordinate CA for S/MIME carries the
-		// emailProtection EKU (clientAuth is allowed beside it), never serverAuth.
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageEmailProtection, x509.ExtKeyUsageClientAuth},
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-		MaxPathLen:            0,
-		MaxPathLenZero:        true,
-	}
-	icaDER, err := x509.CreateCertificate(rand.Reader, icaTpl, root, icaKey.Public(), rootKey)
-	if err != nil {
-		return fmt.Errorf("ca: intermediate: %w", err)
-	}
-	rootKeyPEM, err := pemKey(rootKey)
-	if err != nil {
-		return err
-	}
-	icaKeyPEM, err := pemKey(icaKey)
-	if err != nil {
-		return err
-	}
-	// Keys first: a crash in between leaves no certificate without its key.
-	for _, f := range []struct {
-		name string
-		mode os.FileMode
-		data []byte
-	}{
-		{rootKeyFile, 0o600, rootKeyPEM},
-		{icaKeyFile, 0o600, icaKeyPEM},
-		{rootCertFile, 0o644, pemCert(rootDER)},
-		{icaCertFile, 0o644, pemCert(icaDER)},
-	} {
-		if err := writeNew(filepath.Join(dir, f.name), f.mode, f.data); err != nil {
-			return fmt.Errorf("ca: write %s: %w", f.name, err)
-		}
-	}
-	return nil
 }
 
 // NewSerial returns a random serial number: 128 bits from the CSPRNG with
@@ -282,14 +421,6 @@ func NewSerial() (*big.Int, error) {
 			return n, nil
 		}
 	}
-}
-
-func mustSerial() *big.Int {
-	n, err := NewSerial()
-	if err != nil {
-		panic(err)
-	}
-	return n
 }
 
 // SerialHex is the canonical text of a serial: lowercase hex, no leading zeros.
@@ -314,3 +445,6 @@ func ParseSerialHex(s string) (string, error) {
 	}
 	return SerialHex(n), nil
 }
+
+// IsNotExist reports a missing file (e.g. no root CRL yet).
+func IsNotExist(err error) bool { return errors.Is(err, fs.ErrNotExist) }

@@ -62,7 +62,8 @@ func (s *Service) OnReviewApproved(ctx context.Context, tx pgx.Tx, env events.En
 		ID: id, ApplicationID: a.ID, ApplicantID: a.ApplicantID, Product: a.Product, Kind: a.Kind,
 		PreviousCertificateID: prevID, ReissueReason: a.ReissueReason, CorrelationID: env.CorrelationID,
 		NameEn: strings.TrimSpace(a.Applicant.NameEn), OrganizationEn: strings.TrimSpace(a.Organization.NameEn),
-		Email: a.Applicant.Email, Language: a.Language, CreatedAt: s.Clock.Now(),
+		OrganizationID: strings.TrimSpace(a.Organization.Identifier),
+		Email:          a.Applicant.Email, Language: a.Language, CreatedAt: s.Clock.Now(),
 	})
 	if err != nil || !inserted {
 		return err

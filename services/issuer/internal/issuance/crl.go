@@ -26,26 +26,35 @@ type crlTimer struct {
 
 func periodicKey(issuer string) string { return issuer + ":periodic" }
 
-// EnsureCRL runs at start: it makes the issuer's first CRL (or a new one
-// when the stored CRL was signed by another CA key) and makes sure the
-// periodic regeneration timer exists.
+// EnsureCRL runs at start: for every issuing CA it makes the first CRL
+// (or a new one when the stored CRL was signed by another key) and makes
+// sure the periodic regeneration timer exists.
 func (s *Service) EnsureCRL(ctx context.Context) error {
+	for _, iss := range s.CA.Issuers() {
+		if err := s.ensureCRL(ctx, iss); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *Service) ensureCRL(ctx context.Context, iss *ca.Issuer) error {
 	return db.InTx(ctx, s.Pool, func(tx pgx.Tx) error {
-		latest, err := store.LatestCRL(ctx, tx, ca.IssuingName)
+		latest, err := store.LatestCRL(ctx, tx, iss.Slug)
 		if err != nil && !errors.Is(err, store.ErrNotFound) {
 			return err
 		}
 		if latest != nil {
-			if crl, perr := x509.ParseRevocationList(latest.DER); perr == nil && crl.CheckSignatureFrom(s.CA.Issuing) == nil {
-				s.Metrics.CRLThis.WithLabelValues(ca.IssuingName).Set(float64(latest.ThisUpdate.Unix()))
-				s.Metrics.CRLNumber.WithLabelValues(ca.IssuingName).Set(float64(latest.Number))
+			if crl, perr := x509.ParseRevocationList(latest.DER); perr == nil && crl.CheckSignatureFrom(iss.Cert) == nil {
+				s.Metrics.CRLThis.WithLabelValues(iss.Slug).Set(float64(latest.ThisUpdate.Unix()))
+				s.Metrics.CRLNumber.WithLabelValues(iss.Slug).Set(float64(latest.Number))
 				// The due time follows from the stored CRL, so scheduling it
 				// again at every start is harmless.
-				return timer.Schedule(ctx, tx, TimerCRL, periodicKey(ca.IssuingName), latest.ThisUpdate.Add(CRLPeriod),
-					crlTimer{Issuer: ca.IssuingName})
+				return timer.Schedule(ctx, tx, TimerCRL, periodicKey(iss.Slug), latest.ThisUpdate.Add(CRLPeriod),
+					crlTimer{Issuer: iss.Slug})
 			}
 		}
-		return s.generateCRL(ctx, tx, ca.IssuingName)
+		return s.generateCRL(ctx, tx, iss)
 	})
 }
 
@@ -53,8 +62,13 @@ func (s *Service) EnsureCRL(ctx context.Context) error {
 // right after a revocation, unless a CRL made since already lists it.
 func (s *Service) OnCRLTimer(ctx context.Context, tx pgx.Tx, t timer.Timer) error {
 	var p crlTimer
-	if err := json.Unmarshal(t.Payload, &p); err != nil || p.Issuer != ca.IssuingName {
-		s.Log.Error("CRL timer for an unknown issuer ignored", "key", t.Key)
+	if err := json.Unmarshal(t.Payload, &p); err != nil {
+		s.Log.Error("CRL timer with a bad payload ignored", "key", t.Key)
+		return nil
+	}
+	iss, ok := s.CA.Issuer(p.Issuer)
+	if !ok {
+		s.Log.Error("CRL timer for an unknown issuer ignored", "key", t.Key, "issuer", p.Issuer)
 		return nil
 	}
 	if p.CertificateID != "" {
@@ -70,14 +84,15 @@ func (s *Service) OnCRLTimer(ctx context.Context, tx pgx.Tx, t timer.Timer) erro
 			return nil // already on a CRL
 		}
 	}
-	return s.generateCRL(ctx, tx, p.Issuer)
+	return s.generateCRL(ctx, tx, iss)
 }
 
 // generateCRL signs and stores a new CRL of issuer (IS-7): a CRLNumber
 // one above the last, thisUpdate = now, nextUpdate = now + 7 days, every
 // revoked certificate not yet expired with its reason; and it moves the
 // periodic timer to thisUpdate + 3 days.
-func (s *Service) generateCRL(ctx context.Context, tx pgx.Tx, issuer string) error {
+func (s *Service) generateCRL(ctx context.Context, tx pgx.Tx, iss *ca.Issuer) error {
+	issuer := iss.Slug
 	number, err := store.NextCRLNumber(ctx, tx, issuer)
 	if err != nil {
 		return err
@@ -104,7 +119,7 @@ func (s *Service) generateCRL(ctx context.Context, tx pgx.Tx, issuer string) err
 		})
 		listed = append(listed, r.ID)
 	}
-	der, err := s.CA.SignCRL(tpl)
+	der, err := iss.SignCRL(tpl)
 	if err != nil {
 		return err
 	}
@@ -121,9 +136,24 @@ func (s *Service) generateCRL(ctx context.Context, tx pgx.Tx, issuer string) err
 	return nil
 }
 
-// LatestCRL is the DER of the issuer's newest CRL.
+// LatestCRL is the DER of a CA's newest CRL: an issuing CA's from the
+// database, the root's (ARL) from the CA directory.
 func (s *Service) LatestCRL(ctx context.Context, issuer string) ([]byte, time.Time, error) {
-	if issuer != ca.IssuingName {
+	if issuer == ca.RootName {
+		der, err := s.CA.RootCRL()
+		if ca.IsNotExist(err) {
+			return nil, time.Time{}, absent("no root CRL has been published")
+		}
+		if err != nil {
+			return nil, time.Time{}, err
+		}
+		crl, err := x509.ParseRevocationList(der)
+		if err != nil {
+			return nil, time.Time{}, err
+		}
+		return der, crl.ThisUpdate, nil
+	}
+	if _, ok := s.CA.Issuer(issuer); !ok {
 		return nil, time.Time{}, notFound()
 	}
 	c, err := store.LatestCRL(ctx, s.Pool, issuer)

@@ -7,12 +7,12 @@ import (
 	"crypto/rsa"
 	"crypto/x509"
 	"errors"
+	"fmt"
 	"log/slog"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
-	"software.sslmate.com/src/go-pkcs12"
 
 	"github.com/certlife/platform/pkg/db"
 	"github.com/certlife/platform/pkg/events"
@@ -31,9 +31,10 @@ const (
 // Retrieval is the applicant's validated request. The password lives only
 // in memory for the time it takes to encrypt the PKCS#12 file.
 type Retrieval struct {
-	Mode      string
-	Password  string           // ModePKCS12
-	PublicKey crypto.PublicKey // ModeCSR, already checked by profile.ParseCSR
+	Mode          string
+	Password      string           // ModePKCS12; empty = the platform generates one (IS-8)
+	PKCS12Profile string           // ModePKCS12: PKCS12Modern (default) or PKCS12Legacy
+	PublicKey     crypto.PublicKey // ModeCSR, already checked by profile.ParseCSR
 }
 
 // LogValue keeps the password out of any log line.
@@ -45,6 +46,16 @@ type State struct {
 	Status        string `json:"status"`
 	Mode          string `json:"mode"`
 	Failure       string `json:"failure,omitempty"`
+	// PKCS12Password is the password the platform generated for the file
+	// (IS-8). It is set only in the answer of the request that made the
+	// file — never stored, logged, or repeated by a later request.
+	PKCS12Password string `json:"pkcs12_password,omitempty"`
+}
+
+// LogValue keeps a generated password out of any log line.
+func (st State) LogValue() slog.Value {
+	return slog.GroupValue(slog.String("certificate_id", st.CertificateID), slog.String("status", st.Status),
+		slog.String("mode", st.Mode), slog.String("failure", st.Failure))
 }
 
 func stateOf(c *store.Certificate) State {
@@ -70,6 +81,7 @@ func (s *Service) Retrieve(ctx context.Context, applicantID string, id uuid.UUID
 	}
 	defer release()
 	var st State
+	generated := "" // a password made here, handed back only after the commit
 	err = db.InTx(ctx, s.Pool, func(tx pgx.Tx) error {
 		c, err := store.LockOwned(ctx, tx, id, applicantID)
 		if errors.Is(err, store.ErrNotFound) {
@@ -110,9 +122,19 @@ func (s *Service) Retrieve(ctx context.Context, applicantID string, id uuid.UUID
 		if err := store.StartRetrieval(ctx, tx, c.ID, req.Mode, now); err != nil {
 			return err
 		}
+		if req.Mode == ModePKCS12 && req.Password == "" {
+			if req.Password, err = GeneratePassword(); err != nil {
+				return err
+			}
+			generated = req.Password
+		}
 		st, err = s.issue(ctx, tx, c, prev, req, pub, key, notBefore, notAfter)
 		return err
 	})
+	if err == nil && generated != "" && st.Status == store.RetrievalReady {
+		// Only now, after the commit, and only to this caller (IS-8).
+		st.PKCS12Password = generated
+	}
 	return st, err
 }
 
@@ -160,8 +182,23 @@ func (s *Service) issue(ctx context.Context, tx pgx.Tx, c, prev *store.Certifica
 	if err := store.RecordSerial(ctx, s.Pool, serialHex, c.ID, now); err != nil {
 		return State{}, err
 	}
-	subject := profile.Subject{NameEn: c.NameEn, OrganizationEn: c.OrganizationEn, Email: c.Email}
-	der, err := s.CA.Sign(profile.Template(subject, serial, notBefore, notAfter, pub, s.URLs), pub)
+	// IS-11: a client certificate is issued by the S/MIME CA, and by no other.
+	iss, err := s.CA.ForPurpose(ca.PurposeSMIME)
+	if err != nil {
+		return State{}, err
+	}
+	subject := profile.Subject{NameEn: c.NameEn, OrganizationEn: c.OrganizationEn,
+		OrganizationIdentifier: c.OrganizationID, Email: c.Email}
+	tpl, err := profile.Template(subject, serial, notBefore, notAfter, pub,
+		profile.URLs{CRL: iss.CRLURL(), CAIssuers: iss.CertURL()})
+	var der []byte
+	if err != nil {
+		// The application's data cannot make a conforming certificate:
+		// the same outcome as a lint error.
+		err = &ca.LintError{Findings: []string{"profile: " + err.Error()}}
+	} else {
+		der, err = iss.Sign(tpl, pub)
+	}
 	var lintErr *ca.LintError
 	if errors.As(err, &lintErr) {
 		s.Metrics.LintFailures.Inc()
@@ -181,11 +218,11 @@ func (s *Service) issue(ctx context.Context, tx pgx.Tx, c, prev *store.Certifica
 	status := store.RetrievalDelivered
 	if req.Mode == ModePKCS12 {
 		status = store.RetrievalReady
-		if err := s.keepPKCS12(ctx, tx, c.ID, key, cert, req.Password, now); err != nil {
+		if err := s.keepPKCS12(ctx, tx, c.ID, key, cert, iss.Cert, req, now); err != nil {
 			return State{}, err
 		}
 	}
-	if err := store.Issued(ctx, tx, c.ID, serialHex, ca.IssuingName, cert.NotBefore, cert.NotAfter, der, now, status); err != nil {
+	if err := store.Issued(ctx, tx, c.ID, serialHex, iss.Slug, cert.NotBefore, cert.NotAfter, der, now, status); err != nil {
 		return State{}, err
 	}
 	prevID := ""
@@ -195,7 +232,7 @@ func (s *Service) issue(ctx context.Context, tx pgx.Tx, c, prev *store.Certifica
 	if err := s.emit(ctx, tx, events.CertificateIssued{
 		CertificateID: c.ID.String(), ApplicationID: c.ApplicationID, ApplicantID: c.ApplicantID,
 		Product: c.Product, Kind: c.Kind, PreviousCertificateID: prevID, Recipient: recipient(c.Email, c.Language),
-		Serial: serialHex, Issuer: ca.IssuingName, NotBefore: cert.NotBefore, NotAfter: cert.NotAfter,
+		Serial: serialHex, Issuer: iss.Slug, NotBefore: cert.NotBefore, NotAfter: cert.NotAfter,
 	}, c.CorrelationID); err != nil {
 		return State{}, err
 	}
@@ -221,13 +258,12 @@ func (s *Service) issue(ctx context.Context, tx pgx.Tx, c, prev *store.Certifica
 	return State{CertificateID: c.ID.String(), Status: status, Mode: req.Mode}, nil
 }
 
-// keepPKCS12 builds the PKCS#12 file (IS-8: Modern2023, AES-256-CBC with
-// PBKDF2-HMAC-SHA256 and an HMAC-SHA256 MAC — never the package-level
-// Encode, which is RC2), seals it with the data key, and schedules its
-// deletion if nobody downloads it within 24 hours (PC-14).
-func (s *Service) keepPKCS12(ctx context.Context, tx pgx.Tx, id uuid.UUID, key crypto.Signer, cert *x509.Certificate,
-	password string, now time.Time) error {
-	p12, err := pkcs12.Modern2023.Encode(key, cert, []*x509.Certificate{s.CA.Issuing}, password)
+// keepPKCS12 builds the PKCS#12 file in the requested profile (IS-8),
+// seals it with the data key, and schedules its deletion if nobody
+// downloads it within 24 hours (PC-14).
+func (s *Service) keepPKCS12(ctx context.Context, tx pgx.Tx, id uuid.UUID, key crypto.Signer, cert, issuer *x509.Certificate,
+	req Retrieval, now time.Time) error {
+	p12, err := EncodePKCS12(req.PKCS12Profile, key, cert, issuer, req.Password)
 	if err != nil {
 		return err
 	}
@@ -271,7 +307,7 @@ func (s *Service) DownloadPKCS12(ctx context.Context, applicantID string, id uui
 			return err
 		}
 		if c.RetrievalMode != ModePKCS12 {
-			return conflict("no-pkcs12", "this certificate has no PKCS#12 file; request a retrieval with pkcs12_password first")
+			return conflict("no-pkcs12", "this certificate has no PKCS#12 file; request a PKCS#12 retrieval (without csr) first")
 		}
 		sealed, err := store.TakePKCS12(ctx, tx, id)
 		if errors.Is(err, store.ErrNotFound) {
@@ -333,8 +369,11 @@ func (s *Service) Chain(ctx context.Context, applicantID string, id uuid.UUID) (
 		return nil, conflict("not-issued", "this certificate has not been issued yet")
 	}
 	out := pemCertificate(c.DER)
-	ica, _ := s.CA.PEM(ca.IssuingName)
-	return append(out, ica...), nil
+	issuer, ok := s.CA.PEM(c.Issuer)
+	if !ok {
+		return nil, fmt.Errorf("certificate %s: issuing CA %q is not loaded", c.ID, c.Issuer)
+	}
+	return append(out, issuer...), nil
 }
 
 // List is an applicant's certificates eligible for a step.

@@ -17,7 +17,6 @@ import (
 	"github.com/certlife/platform/pkg/clock"
 	"github.com/certlife/platform/pkg/events"
 	"github.com/certlife/platform/services/issuer/internal/ca"
-	"github.com/certlife/platform/services/issuer/internal/profile"
 )
 
 // Timer kinds.
@@ -46,7 +45,6 @@ type Service struct {
 	CA      *ca.Hierarchy
 	Log     *slog.Logger
 	Term    time.Duration // PRODUCT_TERM_CLIENT
-	URLs    profile.URLs
 	Metrics *Metrics
 
 	slotsOnce sync.Once

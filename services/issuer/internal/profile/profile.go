@@ -21,7 +21,9 @@ import (
 	"crypto/x509/pkix"
 	"encoding/asn1"
 	"errors"
+	"fmt"
 	"math/big"
+	"regexp"
 	"strings"
 	"time"
 )
@@ -37,9 +39,14 @@ func mustOID(arcs ...uint64) x509.OID {
 	return oid
 }
 
+// Subject attribute types beyond those pkix.Name knows.
 var (
-	oidGivenName = asn1.ObjectIdentifier{2, 5, 4, 42}
-	oidSurname   = asn1.ObjectIdentifier{2, 5, 4, 4}
+	oidCountry                = asn1.ObjectIdentifier{2, 5, 4, 6}
+	oidOrganization           = asn1.ObjectIdentifier{2, 5, 4, 10}
+	oidOrganizationIdentifier = asn1.ObjectIdentifier{2, 5, 4, 97}
+	oidSurname                = asn1.ObjectIdentifier{2, 5, 4, 4}
+	oidGivenName              = asn1.ObjectIdentifier{2, 5, 4, 42}
+	oidCommonName             = asn1.ObjectIdentifier{2, 5, 4, 3}
 )
 
 // MaxValidity is the S/MIME BR cap (SBR 6.3.2, IS-4 client): 825 days.
@@ -47,24 +54,33 @@ var (
 // of not_before + 825 days.
 const MaxValidity = 825 * 24 * time.Hour
 
+// Country of every subject: the platform validates Japanese organizations.
+const Country = "JP"
+
 // Subject is what a client certificate names: the applicant and the
 // organization, from the approved application.
 type Subject struct {
 	NameEn         string `json:"name_en"`
 	OrganizationEn string `json:"organization_en"`
-	Email          string `json:"email"`
+	// OrganizationIdentifier is the organization's registration reference
+	// in the SBR 7.1.4.2.2 d form ("NTRJP-" + corporate number,
+	// "LEIXG-" + LEI, …), verified at review (PC-1). Empty for
+	// applications made before intake collected it.
+	OrganizationIdentifier string `json:"organization_identifier,omitempty"`
+	Email                  string `json:"email"`
 }
 
 // URLs are the public locations a certificate points to.
 type URLs struct {
 	CRL       string // CRL distribution point
-	CAIssuers string // AIA caIssuers: the issuing CA's certificate
+	CAIssuers string // AIA caIssuers: the issuing CA's certificate, DER
 }
 
 // SplitName reads an English name in Japanese order — family name first,
 // as in the SPEC's example ("Veri Taro" for 辺利 太郎) and the Japanese
 // government's convention for romanized names since 2020 — into
-// (surname, givenName). A one-word name is a surname alone.
+// (surname, givenName). A one-word name is a surname alone (SBR
+// 7.1.4.2.2 e: a single legal name goes in surname).
 func SplitName(nameEn string) (surname, given string) {
 	f := strings.Fields(nameEn)
 	switch len(f) {
@@ -77,26 +93,33 @@ func SplitName(nameEn string) (surname, given string) {
 	}
 }
 
-// Template builds the certificate for subject, before signing.
+// orgIDForm is SBR 7.1.4.2.2 d: a 3-letter registration scheme, a 2-letter
+// ISO 3166-1 country (XG for the global schemes LEI and INT), an optional
+// "+" and 2–3 letter subdivision, a hyphen, and the registration reference.
+var orgIDForm = regexp.MustCompile(`^(NTR|VAT|PSD|LEI|GOV|INT)[A-Z]{2}(\+[A-Z0-9]{1,3})?-[A-Za-z0-9./-]{1,64}$`)
+
+// ErrOrganizationIdentifier: the identifier is not in the SBR form; the
+// certificate is not made.
+var ErrOrganizationIdentifier = errors.New("organizationIdentifier is not in the S/MIME BR 7.1.4.2.2 form")
+
+// Template builds the certificate for subject, before signing (PC-17,
+// S/MIME BR v1.0.16 sponsor-validated multipurpose):
 //
-// S/MIME BR 7.1.4.2.2 (sponsor-validated): commonName = the personal name,
-// organizationName required, countryName JP, givenName/surname carry the
-// personal name (7.1.4.2.5/6: non-legacy SV certificates SHALL have one).
-// SAN rfc822Name = the mailbox; EKU emailProtection + clientAuth; key
-// usage digitalSignature (+ keyEncipherment for RSA keys: key transport
-// for encrypted mail); the CRL and caIssuers URLs over plain HTTP.
-func Template(s Subject, serial *big.Int, notBefore, notAfter time.Time, pub crypto.PublicKey, u URLs) *x509.Certificate {
-	name := pkix.Name{
-		Country:      []string{"JP"},
-		Organization: []string{s.OrganizationEn},
-		CommonName:   s.NameEn,
-	}
-	surname, given := SplitName(s.NameEn)
-	if surname != "" {
-		name.ExtraNames = append(name.ExtraNames, pkix.AttributeTypeAndValue{Type: oidSurname, Value: surname})
-	}
-	if given != "" {
-		name.ExtraNames = append(name.ExtraNames, pkix.AttributeTypeAndValue{Type: oidGivenName, Value: given})
+//   - subject (SBR 7.1.4.2.2, in this order): countryName JP,
+//     organizationName, organizationIdentifier (when the application has
+//     one), surname and givenName (7.1.4.2.5: a multipurpose SV
+//     certificate names a person), commonName = the personal name;
+//   - SAN: the mailbox as rfc822Name, nothing else;
+//   - EKU emailProtection + clientAuth;
+//   - key usage digitalSignature, + keyEncipherment for RSA keys (key
+//     transport for encrypted mail);
+//   - certificatePolicies 2.23.140.1.5.3.2;
+//   - CRL distribution point and AIA caIssuers over plain http (the
+//     caIssuers URL serves DER).
+func Template(s Subject, serial *big.Int, notBefore, notAfter time.Time, pub crypto.PublicKey, u URLs) (*x509.Certificate, error) {
+	raw, err := subjectDER(s)
+	if err != nil {
+		return nil, err
 	}
 	ku := x509.KeyUsageDigitalSignature
 	if _, isRSA := pub.(*rsa.PublicKey); isRSA {
@@ -104,7 +127,7 @@ func Template(s Subject, serial *big.Int, notBefore, notAfter time.Time, pub cry
 	}
 	tpl := &x509.Certificate{
 		SerialNumber:          serial,
-		Subject:               name,
+		RawSubject:            raw,
 		NotBefore:             notBefore,
 		NotAfter:              notAfter,
 		KeyUsage:              ku,
@@ -119,7 +142,32 @@ func Template(s Subject, serial *big.Int, notBefore, notAfter time.Time, pub cry
 		tpl.EmailAddresses = []string{s.Email}
 	}
 	tpl.SubjectKeyId = KeyID(pub)
-	return tpl
+	return tpl, nil
+}
+
+// subjectDER encodes the subject name, one attribute per RDN, in the
+// order Template documents. Strings are PrintableString when they can be,
+// else UTF8String (SBR 7.1.4.2.2 d allows both for organizationIdentifier).
+func subjectDER(s Subject) ([]byte, error) {
+	var rdns pkix.RDNSequence
+	add := func(t asn1.ObjectIdentifier, v string) {
+		if v != "" {
+			rdns = append(rdns, pkix.RelativeDistinguishedNameSET{{Type: t, Value: v}})
+		}
+	}
+	add(oidCountry, Country)
+	add(oidOrganization, s.OrganizationEn)
+	if id := s.OrganizationIdentifier; id != "" {
+		if !orgIDForm.MatchString(id) {
+			return nil, fmt.Errorf("%w: %q", ErrOrganizationIdentifier, id)
+		}
+		add(oidOrganizationIdentifier, id)
+	}
+	surname, given := SplitName(s.NameEn)
+	add(oidSurname, surname)
+	add(oidGivenName, given)
+	add(oidCommonName, s.NameEn)
+	return asn1.Marshal(rdns)
 }
 
 // KeyID is the subject key identifier of pub: the leftmost 160 bits of the

@@ -1,10 +1,15 @@
 package profile_test
 
 import (
+	"bytes"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/x509/pkix"
+	"encoding/asn1"
 	"errors"
+	"math/big"
+	"slices"
 	"testing"
 	"time"
 
@@ -78,5 +83,61 @@ func TestCSRKeyRules_PC13_SV6(t *testing.T) {
 	}
 	if err := profile.CheckPublicKey(p521.Public()); err == nil {
 		t.Error("P-521 accepted")
+	}
+}
+
+// PC-17 (SBR 7.1.4.2.2): the subject is C, O, organizationIdentifier,
+// surname, givenName, CN — one attribute per RDN, in that order; the
+// organizationIdentifier is a PrintableString and appears only when the
+// application has one; a malformed one makes no certificate.
+func TestTemplateSubject_PC17(t *testing.T) {
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	now := time.Now().Truncate(time.Second)
+	u := profile.URLs{CRL: "http://pki.example.jp/crl/ica1.crl", CAIssuers: "http://pki.example.jp/ca/ica1.der"}
+	s := profile.Subject{NameEn: "Veri Taro", OrganizationEn: "VeriSign Japan K.K.",
+		OrganizationIdentifier: "NTRJP-4010001012345", Email: "taro@example.co.jp"}
+	attrs := func(s profile.Subject) [][2]string {
+		t.Helper()
+		tpl, err := profile.Template(s, big.NewInt(1), now, now.Add(day), key.Public(), u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var rdns pkix.RDNSequence
+		if rest, err := asn1.Unmarshal(tpl.RawSubject, &rdns); err != nil || len(rest) != 0 {
+			t.Fatalf("subject does not parse: %v", err)
+		}
+		var out [][2]string
+		for _, rdn := range rdns {
+			if len(rdn) != 1 {
+				t.Fatalf("multi-valued RDN %v", rdn)
+			}
+			out = append(out, [2]string{rdn[0].Type.String(), rdn[0].Value.(string)})
+		}
+		// The organizationIdentifier is a PrintableString (tag 19).
+		if s.OrganizationIdentifier != "" && !bytes.Contains(tpl.RawSubject,
+			append([]byte{0x06, 0x03, 0x55, 0x04, 0x61, 0x13, byte(len(s.OrganizationIdentifier))}, s.OrganizationIdentifier...)) {
+			t.Fatal("organizationIdentifier is not a PrintableString")
+		}
+		return out
+	}
+	want := [][2]string{{"2.5.4.6", "JP"}, {"2.5.4.10", "VeriSign Japan K.K."}, {"2.5.4.97", "NTRJP-4010001012345"},
+		{"2.5.4.4", "Veri"}, {"2.5.4.42", "Taro"}, {"2.5.4.3", "Veri Taro"}}
+	if got := attrs(s); !slices.Equal(got, want) {
+		t.Fatalf("subject %v, want %v", got, want)
+	}
+	s.OrganizationIdentifier = "LEIXG-5493001KJTIIGC8Y1R12"
+	want[2][1] = s.OrganizationIdentifier
+	if got := attrs(s); !slices.Equal(got, want) {
+		t.Fatalf("subject %v, want %v", got, want)
+	}
+	s.OrganizationIdentifier = ""
+	if got := attrs(s); !slices.Equal(got, slices.Delete(slices.Clone(want), 2, 3)) {
+		t.Fatalf("subject without identifier %v", got)
+	}
+	for _, bad := range []string{"1010001000001", "ntrjp-1010001000001", "NTR-JP-1", "XYZJP-1", "NTRJP-", "NTRJP-1 2"} {
+		s.OrganizationIdentifier = bad
+		if _, err := profile.Template(s, big.NewInt(1), now, now.Add(day), key.Public(), u); !errors.Is(err, profile.ErrOrganizationIdentifier) {
+			t.Errorf("%q: %v, want ErrOrganizationIdentifier", bad, err)
+		}
 	}
 }

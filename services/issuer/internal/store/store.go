@@ -49,6 +49,7 @@ type Certificate struct {
 	CorrelationID         string
 	NameEn                string
 	OrganizationEn        string
+	OrganizationID        string // subject:organizationIdentifier, "" when the application had none
 	Email                 string
 	Language              string
 	Status                string
@@ -77,7 +78,7 @@ type Certificate struct {
 func (c *Certificate) Revoked() bool { return c.RevokedAt != nil }
 
 const columns = `id, application_id, applicant_id, product, kind, previous_certificate_id,
-	coalesce(reissue_reason, ''), correlation_id, name_en, organization_en, email, language, status, created_at,
+	coalesce(reissue_reason, ''), correlation_id, name_en, organization_en, coalesce(organization_identifier, ''), email, language, status, created_at,
 	coalesce(retrieval_mode, ''), coalesce(retrieval_status, ''), retrieval_requested_at, coalesce(retrieval_failure, ''), delivered_at,
 	coalesce(serial, ''), coalesce(issuer, ''), not_before, not_after, der, issued_at,
 	revoked_at, coalesce(revocation_reason, ''), coalesce(revoked_by, ''), crl_number`
@@ -85,7 +86,7 @@ const columns = `id, application_id, applicant_id, product, kind, previous_certi
 func scan(row pgx.Row) (*Certificate, error) {
 	var c Certificate
 	err := row.Scan(&c.ID, &c.ApplicationID, &c.ApplicantID, &c.Product, &c.Kind, &c.PreviousCertificateID,
-		&c.ReissueReason, &c.CorrelationID, &c.NameEn, &c.OrganizationEn, &c.Email, &c.Language, &c.Status, &c.CreatedAt,
+		&c.ReissueReason, &c.CorrelationID, &c.NameEn, &c.OrganizationEn, &c.OrganizationID, &c.Email, &c.Language, &c.Status, &c.CreatedAt,
 		&c.RetrievalMode, &c.RetrievalStatus, &c.RetrievalRequestedAt, &c.RetrievalFailure, &c.DeliveredAt,
 		&c.Serial, &c.Issuer, &c.NotBefore, &c.NotAfter, &c.DER, &c.IssuedAt,
 		&c.RevokedAt, &c.RevocationReason, &c.RevokedBy, &c.CRLNumber)
@@ -102,11 +103,12 @@ func scan(row pgx.Row) (*Certificate, error) {
 // false when the application already has one (IS-5).
 func InsertReady(ctx context.Context, q Q, c *Certificate) (bool, error) {
 	tag, err := q.Exec(ctx, `INSERT INTO certificates (id, application_id, applicant_id, product, kind,
-		previous_certificate_id, reissue_reason, correlation_id, name_en, organization_en, email, language, status, created_at)
-		VALUES ($1, $2, $3, $4, $5, $6, nullif($7, ''), $8, $9, $10, $11, $12, 'ready', $13)
+		previous_certificate_id, reissue_reason, correlation_id, name_en, organization_en, organization_identifier,
+		email, language, status, created_at)
+		VALUES ($1, $2, $3, $4, $5, $6, nullif($7, ''), $8, $9, $10, nullif($11, ''), $12, $13, 'ready', $14)
 		ON CONFLICT (application_id) DO NOTHING`,
 		c.ID, c.ApplicationID, c.ApplicantID, c.Product, c.Kind, c.PreviousCertificateID, c.ReissueReason,
-		c.CorrelationID, c.NameEn, c.OrganizationEn, c.Email, c.Language, c.CreatedAt)
+		c.CorrelationID, c.NameEn, c.OrganizationEn, c.OrganizationID, c.Email, c.Language, c.CreatedAt)
 	if err != nil {
 		return false, err
 	}
