@@ -431,6 +431,7 @@ const (
 	HeaderStoredAt        = "Dead-Letter-Stored-At"
 	HeaderDeliveries      = "Dead-Letter-Deliveries"
 	HeaderFailures        = "Dead-Letter-Failures"
+	HeaderEventOmitted    = "Dead-Letter-Event-Omitted"
 )
 
 func (b *Bus) deadLetter(ctx context.Context, consumer string, msg jetstream.Msg, meta *jetstream.MsgMetadata, failures int, cause error) {
@@ -449,7 +450,17 @@ func (b *Bus) deadLetter(ctx context.Context, consumer string, msg jetstream.Msg
 	out.Header.Set(HeaderDeliveries, strconv.FormatUint(meta.NumDelivered, 10))
 	out.Header.Set(HeaderFailures, strconv.Itoa(failures))
 	out.Header.Set(jetstream.MsgIDHeader, fmt.Sprintf("dl-%s-%d", consumer, meta.Sequence.Stream))
-	if _, err := b.JS.PublishMsg(ctx, out); err != nil {
+	_, err := b.JS.PublishMsg(ctx, out)
+	if Refused(err) {
+		// The event with our headers is too large for a message: keep
+		// the headers only; the listing and replay read the event from
+		// the event stream by its sequence while it is there.
+		out.Data = nil
+		out.Header.Del(HeaderStack)
+		out.Header.Set(HeaderEventOmitted, "1")
+		_, err = b.JS.PublishMsg(ctx, out)
+	}
+	if err != nil {
 		// Keep the original: without a dead letter it must stay retryable.
 		b.Log.Error("dead-letter publish failed", "consumer", consumer, "err", err)
 		_ = msg.NakWithDelay(5 * time.Second)

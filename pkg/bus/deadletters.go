@@ -91,6 +91,11 @@ func toDeadLetter(ctx context.Context, js jetstream.JetStream, raw *jetstream.Ra
 	dl.Failures, _ = strconv.Atoi(raw.Header.Get(HeaderFailures))
 	dl.StreamSeq, _ = strconv.ParseUint(raw.Header.Get(HeaderStreamSeq), 10, 64)
 	dl.Event = raw.Data
+	if raw.Header.Get(HeaderEventOmitted) != "" {
+		if orig, err := getEvent(ctx, js, dl.StreamSeq); err == nil {
+			dl.Event = orig.Data
+		}
+	}
 	// Before the header existed, the dead letter's own time is the best
 	// bound known (the original was stored earlier).
 	dl.StoredAt = raw.Time

@@ -445,3 +445,39 @@ func TestBusMetricsLint(t *testing.T) {
 		t.Fatalf("lint: %v %v", problems, err)
 	}
 }
+
+// EV-3: an event so large that it no longer fits in a message with the
+// dead-letter headers is still dead-lettered (headers only); operators
+// see and replay it from the event stream.
+func TestDeadLetterOfAnEventAtTheMaxPayload_EV3(t *testing.T) {
+	r := newRig(t)
+	ctx := context.Background()
+	env := bigEvent(t, "app-big", int(r.nc.MaxPayload())-1024)
+	publish(t, r.js, env)
+	var calls atomic.Int32
+	h := func(context.Context, pgx.Tx, events.Envelope) error {
+		calls.Add(1)
+		return bus.Permanent(errors.New(strings.Repeat("a long reason. ", 100)))
+	}
+	if err := r.bus.Start(ctx, bus.Consumer{Name: "bustest-big", Handlers: map[string]bus.Handler{events.TypePaymentConfirmed: h}}); err != nil {
+		t.Fatal(err)
+	}
+	defer r.bus.Stop(ctx)
+	testenv.Eventually(t, 10*time.Second, "a dead letter", func() bool { return r.streamMessages(t, events.DeadLetterStream) == 1 })
+	dls, err := bus.ListDeadLetters(ctx, r.js, 10)
+	if err != nil || len(dls) != 1 {
+		t.Fatalf("dead letters %v (%v)", dls, err)
+	}
+	dlStream, _ := r.js.Stream(ctx, events.DeadLetterStream)
+	if info, err := dlStream.Info(ctx); err != nil || info.State.Bytes > 64<<10 {
+		t.Fatalf("the dead letter carries the event itself (%v)", err)
+	}
+	got, err := events.Parse(dls[0].Event)
+	if err != nil || got.ID != env.ID {
+		t.Fatalf("the dead letter does not lead to its event: %v", err)
+	}
+	if err := bus.ReplayDeadLetter(ctx, r.js, dls[0].Seq); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, 10*time.Second, "the replay handled", func() bool { return calls.Load() == 2 })
+}
