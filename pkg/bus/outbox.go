@@ -146,8 +146,9 @@ func (r *Relay) lead(ctx context.Context) error {
 	}
 }
 
-// Flush publishes everything in the outbox now and reports how many
-// events it published. Safe to call concurrently with Run (shutdown uses it).
+// Flush publishes everything in the outbox now and reports how many rows
+// it took out (published, or quarantined when refused). Safe to call
+// concurrently with Run (shutdown uses it).
 func (r *Relay) Flush(ctx context.Context) (int, error) {
 	r.init()
 	r.mu.Lock()
