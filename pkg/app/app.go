@@ -111,8 +111,11 @@ func Build(ctx context.Context, def Definition, sh Shared) (*Unit, error) {
 		Name: def.Name, Config: cfg, Pool: pool, NC: sh.NC, JS: sh.JS, Clock: sh.Clock,
 		Log: log, Registry: reg, Ops: sh.Ops,
 		Bus: &bus.Bus{Service: def.Name, Pool: pool, NC: sh.NC, JS: sh.JS, Log: log, Metrics: metrics},
+		// A timer's handler holds a transaction: its deadline stays under
+		// the server's idle-in-transaction bound.
 		Timers: &timer.Worker{Pool: pool, Clock: sh.Clock, Log: log, Concurrency: cfg.TimerWorkers,
-			MaxAttempts: cfg.TimerMaxAttempts, Metrics: timer.NewMetrics(reg)},
+			MaxAttempts: cfg.TimerMaxAttempts, Metrics: timer.NewMetrics(reg),
+			Timeout: min(45*time.Second, cfg.DBIdleInTransactionTimeout*3/4)},
 		Retention: retention.NewRegistry(reg),
 	}
 	d.Retention.Interval, d.Retention.Batch = cfg.RetentionInterval, cfg.RetentionBatch
