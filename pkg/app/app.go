@@ -96,6 +96,12 @@ type Shared struct {
 func Build(ctx context.Context, def Definition, sh Shared) (*Unit, error) {
 	log := sh.Log.With("service", def.Name)
 	cfg := sh.Config
+	if cfg.InboxRetention == 0 { // a Config not read by LoadConfig
+		cfg.InboxRetention = bus.MinInboxRetention
+	}
+	if cfg.OutboxQuarantineRetention == 0 {
+		cfg.OutboxQuarantineRetention = 90 * 24 * time.Hour
+	}
 	if cfg.InboxRetention < bus.MinInboxRetention {
 		return nil, fmt.Errorf("INBOX_RETENTION %s is shorter than %s: a replayed event could outlive the inbox rows that recognize it", cfg.InboxRetention, bus.MinInboxRetention)
 	}
