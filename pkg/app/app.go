@@ -26,6 +26,7 @@ import (
 	"github.com/certlife/platform/pkg/httpx"
 	"github.com/certlife/platform/pkg/idempotency"
 	"github.com/certlife/platform/pkg/opsauth"
+	"github.com/certlife/platform/pkg/retention"
 	"github.com/certlife/platform/pkg/timer"
 )
 
@@ -78,6 +79,9 @@ type Deps struct {
 	//	r.With(d.Idempotent).Post("/v1/applications", h.submit)
 	Idempotency *idempotency.Store
 	Idempotent  func(http.Handler) http.Handler
+	// Retention is where the service declares how long the rows of its
+	// hot-path tables are kept; the platform's own tables are in already.
+	Retention *retention.Registry
 }
 
 // Unit is one running service.
@@ -104,18 +108,40 @@ type Shared struct {
 // Build opens the service's schema and builds it; nothing runs yet.
 func Build(ctx context.Context, def Definition, sh Shared) (*Unit, error) {
 	log := sh.Log.With("service", def.Name)
-	pool, err := db.Open(ctx, sh.Config.DatabaseURL, def.Name, def.Migrations, log)
+	cfg := sh.Config
+	if cfg.InboxRetention == 0 { // a Config not read by LoadConfig
+		cfg.InboxRetention = bus.MinInboxRetention
+	}
+	if cfg.OutboxQuarantineRetention == 0 {
+		cfg.OutboxQuarantineRetention = 90 * 24 * time.Hour
+	}
+	if cfg.InboxRetention < bus.MinInboxRetention {
+		return nil, fmt.Errorf("INBOX_RETENTION %s is shorter than %s: a replayed event could outlive the inbox rows that recognize it", cfg.InboxRetention, bus.MinInboxRetention)
+	}
+	pool, err := db.OpenWith(ctx, cfg.DatabaseURL, def.Name, def.Migrations, log, db.Options{
+		StatementTimeout: cfg.DBStatementTimeout, IdleInTransactionTimeout: cfg.DBIdleInTransactionTimeout,
+	})
 	if err != nil {
 		return nil, err
 	}
 	reg := prometheus.WrapRegistererWith(prometheus.Labels{"service": def.Name}, sh.Registry)
 	metrics := bus.NewMetrics(reg)
 	d := &Deps{
-		Name: def.Name, Config: sh.Config, Pool: pool, NC: sh.NC, JS: sh.JS, Clock: sh.Clock,
+		Name: def.Name, Config: cfg, Pool: pool, NC: sh.NC, JS: sh.JS, Clock: sh.Clock,
 		Log: log, Registry: reg, OpsQueries: &OpsQueries{},
-		Bus:         &bus.Bus{Service: def.Name, Pool: pool, NC: sh.NC, JS: sh.JS, Log: log, Metrics: metrics},
-		Timers:      &timer.Worker{Pool: pool, Clock: sh.Clock, Log: log},
-		Idempotency: &idempotency.Store{DB: pool, Clock: sh.Clock, Log: log, TTL: sh.Config.IdempotencyTTL},
+		Bus: &bus.Bus{Service: def.Name, Pool: pool, NC: sh.NC, JS: sh.JS, Log: log, Metrics: metrics},
+		// A timer's handler holds a transaction: its deadline stays under
+		// the server's idle-in-transaction bound.
+		Timers: &timer.Worker{Pool: pool, Clock: sh.Clock, Log: log, Concurrency: cfg.TimerWorkers,
+			MaxAttempts: cfg.TimerMaxAttempts, Metrics: timer.NewMetrics(reg),
+			Timeout: min(45*time.Second, cfg.DBIdleInTransactionTimeout*3/4)},
+		Retention:   retention.NewRegistry(reg),
+		Idempotency: &idempotency.Store{DB: pool, Clock: sh.Clock, Log: log, TTL: cfg.IdempotencyTTL},
+	}
+	d.Retention.Interval, d.Retention.Batch = cfg.RetentionInterval, cfg.RetentionBatch
+	if err := registerPlatformRetention(d.Retention, cfg); err != nil {
+		pool.Close()
+		return nil, err
 	}
 	d.Idempotent = d.Idempotency.Middleware
 	d.Ops = sh.Ops.WithRecorder(auditOpsRequest(pool, sh.Clock, log))
@@ -127,8 +153,23 @@ func Build(ctx context.Context, def Definition, sh Shared) (*Unit, error) {
 	}
 	return &Unit{
 		Deps: d, Service: svc,
-		relay: &bus.Relay{Pool: pool, JS: sh.JS, Log: log, Metrics: metrics},
+		relay: &bus.Relay{Pool: pool, JS: sh.JS, Log: log, Metrics: metrics, PublishTimeout: cfg.OutboxPublishTimeout},
 	}, nil
+}
+
+// registerPlatformRetention bounds the platform tables every service has.
+// They age by the wall clock: their timestamps are Postgres's now(), and
+// the inbox's bound follows JetStream's real-time windows (bus package).
+func registerPlatformRetention(r *retention.Registry, cfg Config) error {
+	return errors.Join(
+		r.Register(retention.Rule{Table: "inbox", Column: "handled_at", Period: cfg.InboxRetention, Clock: clock.Real{}}),
+		r.Register(retention.Rule{Table: "outbox_quarantine", Column: "quarantined_at", Period: cfg.OutboxQuarantineRetention, Clock: clock.Real{}}),
+		// A failure count outlives its message by nothing: the stream
+		// drops the message after StreamMaxAge.
+		r.Register(retention.Rule{Table: "consumer_failures", Column: "updated_at", Period: bus.StreamMaxAge, Clock: clock.Real{}}),
+		// An Idempotency-Key's record is replayable for IdempotencyTTL (SE-6).
+		r.Register(retention.Rule{Table: "idempotency_keys", Column: "created_at", Period: cfg.IdempotencyTTL}),
+	)
 }
 
 // Start runs the unit: the outbox relay, the timer worker, and the
@@ -141,6 +182,10 @@ func (u *Unit) Start(ctx context.Context) error {
 	if err != nil {
 		u.cancel()
 		return fmt.Errorf("%s: start: %w", u.Deps.Name, err)
+	}
+	if err := u.Deps.Retention.Install(ctx, u.Deps.Pool, u.Deps.Timers); err != nil {
+		u.cancel()
+		return fmt.Errorf("%s: retention: %w", u.Deps.Name, err)
 	}
 	if u.opsSub, err = serveOps(ctx, u.Deps); err != nil {
 		u.cancel()

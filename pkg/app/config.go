@@ -63,6 +63,30 @@ type Config struct {
 	// IdempotencyTTL is how long an Idempotency-Key's first response is
 	// kept for replay (SE-6).
 	IdempotencyTTL time.Duration `env:"IDEMPOTENCY_TTL" envDefault:"24h"`
+
+	// Failure paths and bounds of the runtime (SE-8, SE-9, EV-2 … EV-4).
+
+	// DBStatementTimeout and DBIdleInTransactionTimeout bound every
+	// session of every pool (statement_timeout,
+	// idle_in_transaction_session_timeout).
+	DBStatementTimeout         time.Duration `env:"DB_STATEMENT_TIMEOUT" envDefault:"30s"`
+	DBIdleInTransactionTimeout time.Duration `env:"DB_IDLE_IN_TRANSACTION_TIMEOUT" envDefault:"60s"`
+	// OutboxPublishTimeout bounds the wait for JetStream's ack of one
+	// outbox publish.
+	OutboxPublishTimeout time.Duration `env:"OUTBOX_PUBLISH_TIMEOUT" envDefault:"10s"`
+	// TimerWorkers is how many timers of one service fire at once;
+	// TimerMaxAttempts failed attempts park a timer.
+	TimerWorkers     int `env:"TIMER_WORKERS" envDefault:"4"`
+	TimerMaxAttempts int `env:"TIMER_MAX_ATTEMPTS" envDefault:"10"`
+	// InboxRetention is how long a handled event's inbox row is kept (at
+	// least bus.MinInboxRetention, 1080h); OutboxQuarantineRetention how
+	// long a quarantined outbox row is kept for inspection.
+	InboxRetention            time.Duration `env:"INBOX_RETENTION" envDefault:"1080h"`
+	OutboxQuarantineRetention time.Duration `env:"OUTBOX_QUARANTINE_RETENTION" envDefault:"2160h"`
+	// RetentionInterval is the pause between two pruning passes of a
+	// table; RetentionBatch the most rows one transaction deletes.
+	RetentionInterval time.Duration `env:"RETENTION_INTERVAL" envDefault:"1h"`
+	RetentionBatch    int           `env:"RETENTION_BATCH" envDefault:"1000"`
 }
 
 // LoadConfig parses the environment.
@@ -127,6 +151,15 @@ func (c Config) LogValue() slog.Value {
 		slog.Duration("http_idle_timeout", c.HTTPIdleTimeout),
 		slog.Duration("http_handler_timeout", c.HTTPHandlerTimeout),
 		slog.Duration("idempotency_ttl", c.IdempotencyTTL),
+		slog.Duration("db_statement_timeout", c.DBStatementTimeout),
+		slog.Duration("db_idle_in_transaction_timeout", c.DBIdleInTransactionTimeout),
+		slog.Duration("outbox_publish_timeout", c.OutboxPublishTimeout),
+		slog.Int("timer_workers", c.TimerWorkers),
+		slog.Int("timer_max_attempts", c.TimerMaxAttempts),
+		slog.Duration("inbox_retention", c.InboxRetention),
+		slog.Duration("outbox_quarantine_retention", c.OutboxQuarantineRetention),
+		slog.Duration("retention_interval", c.RetentionInterval),
+		slog.Int("retention_batch", c.RetentionBatch),
 	)
 }
 

@@ -44,6 +44,10 @@ func DeadLetterRoutes(r chi.Router, js jetstream.JetStream, ops *opsauth.Tokens,
 			httpx.WriteProblem(w, r, httpx.Conflict("original-gone", err.Error()))
 			return
 		}
+		if errors.Is(err, bus.ErrReplayTooOld) {
+			httpx.WriteProblem(w, r, httpx.Conflict("replay-too-old", err.Error()))
+			return
+		}
 		if err != nil {
 			httpx.WriteError(w, r, log, err)
 			return

@@ -51,6 +51,7 @@ func NewRouter(log *slog.Logger, reg *prometheus.Registry, units ...*Unit) chi.R
 	HealthRoutes(r, units...)
 	r.Handle("/metrics", readOnly(promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})))
 	r.Method(http.MethodGet, "/v1/openapi.json", openapi.Handler())
+	RuntimeOpsRoutes(r, units...)
 	for _, u := range units {
 		u.Service.Routes(r)
 	}

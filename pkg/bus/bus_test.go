@@ -34,9 +34,14 @@ type rig struct {
 
 func newRig(t *testing.T) *rig {
 	t.Helper()
+	return newRigOn(t, testenv.Database(t))
+}
+
+func newRigOn(t *testing.T, dbURL string) *rig {
+	t.Helper()
 	ctx := context.Background()
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
-	pool, err := db.Open(ctx, testenv.Database(t), "bustest", nil, log)
+	pool, err := db.Open(ctx, dbURL, "bustest", nil, log)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,6 +13,15 @@ type Metrics struct {
 	Failures      *prometheus.CounterVec
 	OutboxBacklog prometheus.Gauge
 	ConsumerLag   *prometheus.GaugeVec
+
+	TransientFailures   *prometheus.CounterVec
+	Panics              *prometheus.CounterVec
+	Paused              prometheus.Gauge
+	HealthProbes        prometheus.Counter
+	HealthProbeFailures prometheus.Counter
+	PublishFailures     prometheus.Counter
+	Quarantined         prometheus.Counter
+	QuarantineSize      prometheus.Gauge
 }
 
 // NewMetrics creates and registers the collectors on reg.
@@ -42,8 +51,33 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		ConsumerLag: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "consumer_lag", Help: "Messages in the stream not yet delivered to the consumer.",
 		}, []string{"consumer"}),
+		TransientFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "events_handler_transient_failures_total", Help: "Handler failures caused by an outage (retried, never counted toward max deliveries).",
+		}, []string{"consumer"}),
+		Panics: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "events_handler_panics_total", Help: "Handler panics recovered (each message is dead-lettered with its stack).",
+		}, []string{"consumer"}),
+		Paused: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "events_consumers_paused", Help: "1 while the service's consumers are paused because its dependencies are unhealthy.",
+		}),
+		HealthProbes: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "events_health_probes_total", Help: "Health checks made by paused consumers.",
+		}),
+		HealthProbeFailures: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "events_health_probe_failures_total", Help: "Health checks of paused consumers that failed.",
+		}),
+		PublishFailures: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "outbox_publish_failures_total", Help: "Outbox rows whose publish failed (timeouts and outages are retried; refusals quarantined).",
+		}),
+		Quarantined: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "outbox_quarantined_events_total", Help: "Outbox rows JetStream refused for good, moved to the quarantine.",
+		}),
+		QuarantineSize: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "outbox_quarantine_events", Help: "Events in the outbox quarantine, waiting for an operator.",
+		}),
 	}
 	reg.MustRegister(m.Published, m.Consumed, m.Duplicates, m.Redelivered, m.DeadLettered, m.Failures,
-		m.OutboxBacklog, m.ConsumerLag)
+		m.OutboxBacklog, m.ConsumerLag, m.TransientFailures, m.Panics, m.Paused, m.HealthProbes,
+		m.HealthProbeFailures, m.PublishFailures, m.Quarantined, m.QuarantineSize)
 	return m
 }

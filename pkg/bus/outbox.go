@@ -10,8 +10,10 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/certlife/platform/pkg/errs"
 	"github.com/certlife/platform/pkg/events"
 )
 
@@ -41,12 +43,16 @@ type Relay struct {
 	Metrics *Metrics
 	// Poll is the fallback interval when no NOTIFY arrives (default 2s).
 	Poll time.Duration
+	// PublishTimeout bounds the wait for JetStream's acknowledgement of
+	// one publish (default 10s); a row that times out stays in the outbox.
+	PublishTimeout time.Duration
 	// BeforeCommit, when set, runs after publishing a batch and before
 	// marking it published — tests use it to crash the relay there.
 	BeforeCommit func() error
 
 	mu   sync.Mutex // one batch at a time within this process
 	wake chan struct{}
+	pub  jetstream.JetStream // JS with the publish timeout
 }
 
 const relayBatch = 256
@@ -73,6 +79,19 @@ func (r *Relay) init() {
 	}
 	if r.Poll == 0 {
 		r.Poll = 2 * time.Second
+	}
+	if r.PublishTimeout == 0 {
+		r.PublishTimeout = 10 * time.Second
+	}
+	if r.pub == nil {
+		// A context of our own, so that an unanswered publish times out
+		// (and leaves the pending-ack table) without touching the
+		// service's shared one.
+		pub, err := jetstream.New(r.JS.Conn(), jetstream.WithPublishAsyncTimeout(r.PublishTimeout))
+		if err != nil {
+			pub = r.JS
+		}
+		r.pub = pub
 	}
 	r.mu.Unlock()
 }
@@ -127,8 +146,9 @@ func (r *Relay) lead(ctx context.Context) error {
 	}
 }
 
-// Flush publishes everything in the outbox now and reports how many
-// events it published. Safe to call concurrently with Run (shutdown uses it).
+// Flush publishes everything in the outbox now and reports how many rows
+// it took out (published, or quarantined when refused). Safe to call
+// concurrently with Run (shutdown uses it).
 func (r *Relay) Flush(ctx context.Context) (int, error) {
 	r.init()
 	r.mu.Lock()
@@ -152,9 +172,14 @@ type pending struct {
 }
 
 // batch publishes one batch: lock rows, publish with Nats-Msg-Id = event
-// ID, delete, commit. A crash after publishing and before the commit makes
-// the next leader publish the same IDs again, which JetStream drops as
-// duplicates inside its window — and consumers' inboxes drop after it.
+// ID, delete what JetStream stored, quarantine what it refused for good,
+// commit. A crash after publishing and before the commit makes the next
+// leader publish the same IDs again, which JetStream drops as duplicates
+// inside its window — and consumers' inboxes drop after it.
+//
+// A row that failed for a passing reason (timeout, NATS down) stays for
+// the next batch; the rows that were stored are still marked, and the
+// error is returned so the relay backs off.
 func (r *Relay) batch(ctx context.Context) (int, error) {
 	tx, err := r.Pool.Begin(ctx)
 	if err != nil {
@@ -174,25 +199,49 @@ func (r *Relay) batch(ctx context.Context) (int, error) {
 	if err != nil || len(batch) == 0 {
 		return 0, err
 	}
-	futures := make([]jetstream.PubAckFuture, 0, len(batch))
-	for _, p := range batch {
-		f, err := r.JS.PublishAsync(p.subject, p.payload, jetstream.WithMsgID(p.id),
+	futures := make([]jetstream.PubAckFuture, len(batch))
+	failed := make([]error, len(batch))
+	for i, p := range batch {
+		futures[i], failed[i] = r.pub.PublishAsync(p.subject, p.payload, jetstream.WithMsgID(p.id),
 			jetstream.WithExpectStream(events.Stream))
-		if err != nil {
-			return 0, fmt.Errorf("publish %s: %w", p.id, err)
-		}
-		futures = append(futures, f)
 	}
-	seqs := make([]int64, 0, len(batch))
+	// The publish context has its own ack timeout; this one only guards
+	// against a future that never resolves at all.
+	guard := time.NewTimer(r.PublishTimeout + time.Second)
+	defer guard.Stop()
 	for i, f := range futures {
+		if f == nil {
+			continue
+		}
 		select {
 		case <-f.Ok():
-			seqs = append(seqs, batch[i].seq)
-			r.Metrics.Published.WithLabelValues(events.TypeOfSubject(batch[i].subject)).Inc()
 		case err := <-f.Err():
-			return 0, fmt.Errorf("publish %s: %w", batch[i].id, err)
+			failed[i] = err
+		case <-guard.C:
+			failed[i] = jetstream.ErrAsyncPublishTimeout
+			guard.Reset(0)
 		case <-ctx.Done():
 			return 0, ctx.Err()
+		}
+	}
+	var published []int64
+	var quarantined []pending
+	var reasons []string
+	var retry error
+	for i, p := range batch {
+		switch err := failed[i]; {
+		case err == nil:
+			published = append(published, p.seq)
+			r.Metrics.Published.WithLabelValues(events.TypeOfSubject(p.subject)).Inc()
+		case Refused(err):
+			r.Metrics.PublishFailures.Inc()
+			quarantined = append(quarantined, p)
+			reasons = append(reasons, truncate(err.Error(), 2000))
+		default:
+			r.Metrics.PublishFailures.Inc()
+			if retry == nil {
+				retry = fmt.Errorf("publish %s: %w", p.id, err)
+			}
 		}
 	}
 	if r.BeforeCommit != nil {
@@ -200,15 +249,54 @@ func (r *Relay) batch(ctx context.Context) (int, error) {
 			return 0, err
 		}
 	}
-	if _, err := tx.Exec(ctx, `DELETE FROM outbox WHERE seq = ANY($1)`, seqs); err != nil {
+	if len(published) > 0 {
+		if _, err := tx.Exec(ctx, `DELETE FROM outbox WHERE seq = ANY($1)`, published); err != nil {
+			return 0, err
+		}
+	}
+	for i, p := range quarantined {
+		if _, err := tx.Exec(ctx, `WITH moved AS (DELETE FROM outbox WHERE seq = $1 RETURNING seq, event_id, subject, payload, created_at)
+			INSERT INTO outbox_quarantine (id, event_id, subject, payload, created_at, error)
+			SELECT seq, event_id, subject, payload, created_at, $2 FROM moved`, p.seq, reasons[i]); err != nil {
+			return 0, err
+		}
+	}
+	if err := tx.Commit(ctx); err != nil {
 		return 0, err
 	}
-	return len(batch), tx.Commit(ctx)
+	for i, p := range quarantined {
+		r.Metrics.Quarantined.Inc()
+		r.Log.Error("outbox row refused by JetStream: quarantined", "seq", p.seq, "event_id", p.id,
+			"subject", p.subject, "bytes", len(p.payload), "err", reasons[i])
+	}
+	if retry != nil {
+		return 0, retry
+	}
+	return len(batch), nil
+}
+
+// Refused reports whether a publish error is JetStream (or the client)
+// refusing this message for good — too large, a bad subject, rejected by
+// the stream — rather than an outage: such a row is quarantined, an
+// outage's row waits.
+func Refused(err error) bool {
+	if err == nil || errs.Transient(err) || errors.Is(err, jetstream.ErrAsyncPublishTimeout) {
+		return false
+	}
+	if errors.Is(err, nats.ErrMaxPayload) || errors.Is(err, nats.ErrBadSubject) ||
+		errors.Is(err, nats.ErrBadHeaderMsg) || errors.Is(err, jetstream.ErrStreamMessageExceedsMaximum) {
+		return true
+	}
+	var apiErr *jetstream.APIError
+	// 400: the request itself is wrong (size, expected stream, headers);
+	// 5xx: the server's state, which passes.
+	return errors.As(err, &apiErr) && apiErr.Code == 400
 }
 
 func (r *Relay) updateBacklog(ctx context.Context) {
-	var n int64
-	if err := r.Pool.QueryRow(ctx, "SELECT count(*) FROM outbox").Scan(&n); err == nil {
+	var n, q int64
+	if err := r.Pool.QueryRow(ctx, "SELECT (SELECT count(*) FROM outbox), (SELECT count(*) FROM outbox_quarantine)").Scan(&n, &q); err == nil {
 		r.Metrics.OutboxBacklog.Set(float64(n))
+		r.Metrics.QuarantineSize.Set(float64(q))
 	}
 }

@@ -1,6 +1,3 @@
-// Package bus carries events between services: JetStream streams, the
-// transactional outbox and its relay, and consumers with an inbox, retries
-// with backoff and a dead-letter stream (EV-2, EV-3).
 package bus
 
 import (
@@ -17,6 +14,19 @@ import (
 // outlast any delay between an outbox relay's publish and its commit.
 const DuplicateWindow = 15 * time.Minute
 
+// StreamMaxAge is how long the event stream keeps a message: the longest
+// a stored event can wait before a consumer handles it.
+const StreamMaxAge = 30 * 24 * time.Hour
+
+// ReplayHorizon is the oldest an event may be (since it was first stored)
+// and still be replayed from the quarantine or the dead letters.
+const ReplayHorizon = 15 * 24 * time.Hour
+
+// MinInboxRetention is the shortest inbox retention allowed: a replayed
+// copy stored within ReplayHorizon of the original and handled within
+// StreamMaxAge after that still meets the original's inbox row.
+const MinInboxRetention = StreamMaxAge + ReplayHorizon
+
 // advisorySubject catches the server's own notice that a message ran out
 // of deliveries (e.g. a handler that crashed its process every time).
 const advisorySubject = "$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES." + events.Stream + ".>"
@@ -31,7 +41,7 @@ func SetupStreams(ctx context.Context, js jetstream.JetStream, replicas int) err
 		Name:       events.Stream,
 		Subjects:   []string{events.SubjectPrefix + ">"},
 		Retention:  jetstream.LimitsPolicy,
-		MaxAge:     30 * 24 * time.Hour,
+		MaxAge:     StreamMaxAge,
 		Storage:    jetstream.FileStorage,
 		Duplicates: DuplicateWindow,
 		Replicas:   replicas,

@@ -11,6 +11,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"regexp"
+	"strconv"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -30,10 +31,29 @@ const ConnectTimeout = 5 * time.Second
 
 var schemaName = regexp.MustCompile(`^[a-z][a-z0-9_]{0,62}$`)
 
-// Open connects to url with search_path set to schema, creates the schema,
-// and applies the platform tables (outbox, inbox, timers) and then the
-// service's own migrations (a directory of goose SQL files in migrations).
+// Options bound what one session may hold (SE-8): a statement that runs
+// longer than StatementTimeout is cancelled, and a session left idle inside
+// a transaction longer than IdleInTransactionTimeout is ended, so a stuck
+// client can neither hold locks nor a connection for ever. Both are
+// server-side settings sent at connect time; a DATABASE_URL that sets them
+// itself (…?statement_timeout=5s) wins.
+type Options struct {
+	StatementTimeout         time.Duration // default 30s
+	IdleInTransactionTimeout time.Duration // default 60s
+}
+
+// DefaultOptions are the bounds every pool gets unless told otherwise.
+var DefaultOptions = Options{StatementTimeout: 30 * time.Second, IdleInTransactionTimeout: 60 * time.Second}
+
+// Open is OpenWith the default options.
 func Open(ctx context.Context, url, schema string, migrations fs.FS, log *slog.Logger) (*pgxpool.Pool, error) {
+	return OpenWith(ctx, url, schema, migrations, log, DefaultOptions)
+}
+
+// OpenWith connects to url with search_path set to schema, creates the
+// schema, and applies the platform tables (outbox, inbox, timers, …) and
+// then the service's own migrations (a directory of goose SQL files).
+func OpenWith(ctx context.Context, url, schema string, migrations fs.FS, log *slog.Logger, opts Options) (*pgxpool.Pool, error) {
 	if !schemaName.MatchString(schema) {
 		return nil, fmt.Errorf("db: bad schema name %q", schema)
 	}
@@ -43,8 +63,21 @@ func Open(ctx context.Context, url, schema string, migrations fs.FS, log *slog.L
 	}
 	// Every connection of this pool sees only the service's own schema: no
 	// query can reach another service's tables by accident.
-	cfg.ConnConfig.RuntimeParams["search_path"] = schema
-	cfg.ConnConfig.RuntimeParams["application_name"] = schema
+	params := cfg.ConnConfig.RuntimeParams
+	params["search_path"] = schema
+	params["application_name"] = schema
+	if opts.StatementTimeout <= 0 {
+		opts.StatementTimeout = DefaultOptions.StatementTimeout
+	}
+	if opts.IdleInTransactionTimeout <= 0 {
+		opts.IdleInTransactionTimeout = DefaultOptions.IdleInTransactionTimeout
+	}
+	if _, set := params["statement_timeout"]; !set {
+		params["statement_timeout"] = strconv.FormatInt(opts.StatementTimeout.Milliseconds(), 10)
+	}
+	if _, set := params["idle_in_transaction_session_timeout"]; !set {
+		params["idle_in_transaction_session_timeout"] = strconv.FormatInt(opts.IdleInTransactionTimeout.Milliseconds(), 10)
+	}
 	// A request must not hang on an unreachable Postgres: a connect that
 	// does not finish in time fails, and the edge answers 503 (SE-8).
 	if cfg.ConnConfig.ConnectTimeout == 0 {
@@ -53,13 +86,23 @@ func Open(ctx context.Context, url, schema string, migrations fs.FS, log *slog.L
 	if cfg.MaxConns < 10 {
 		cfg.MaxConns = 10
 	}
-	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	// Migrations may legitimately run long (an index on a big table): they
+	// get their own small pool without the statement bound.
+	mcfg := cfg.Copy()
+	mcfg.ConnConfig.RuntimeParams["statement_timeout"] = "0"
+	mcfg.MaxConns = 4
+	mpool, err := pgxpool.NewWithConfig(ctx, mcfg)
 	if err != nil {
 		return nil, fmt.Errorf("db: %w", err)
 	}
-	if err := migrate(ctx, pool, schema, migrations, log); err != nil {
-		pool.Close()
+	err = migrate(ctx, mpool, schema, migrations, log)
+	mpool.Close()
+	if err != nil {
 		return nil, err
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("db: %w", err)
 	}
 	return pool, nil
 }
