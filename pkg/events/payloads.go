@@ -113,6 +113,8 @@ type Application struct {
 	PreviousCertificateID string `json:"previous_certificate_id,omitempty"`
 	// ReissueReason is "superseded" or "key_compromise" for a reissue.
 	ReissueReason string `json:"reissue_reason,omitempty"`
+	// Server is set for a server (OV TLS) certificate's application.
+	Server *ServerApplication `json:"server,omitempty"`
 }
 
 // Recipient is where mail about the application goes.
@@ -127,6 +129,12 @@ func (a Application) validate() error {
 	}
 	if a.Kind != KindNew && a.PreviousCertificateID == "" {
 		return errors.New("previous_certificate_id is required for a " + a.Kind)
+	}
+	if (a.Product == ProductServer) != (a.Server != nil) {
+		return errors.New("the server part is required for a server application, and only for one")
+	}
+	if a.Server != nil {
+		return a.Server.validate()
 	}
 	return nil
 }
