@@ -3,6 +3,7 @@ package issuer_test
 import (
 	"context"
 	"crypto"
+	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
@@ -11,7 +12,6 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -20,55 +20,60 @@ import (
 
 	"github.com/certlife/platform/pkg/app"
 	"github.com/certlife/platform/pkg/events"
-	"github.com/certlife/platform/pkg/rpc"
+	"github.com/certlife/platform/pkg/session"
 	"github.com/certlife/platform/pkg/testenv"
 	"github.com/certlife/platform/services/issuer"
 )
 
 const wait = 15 * time.Second
 
-// env is one running issuer with the sessions it will recognise.
+// env is one running issuer and the session signer whose tokens it accepts.
 type env struct {
 	*testenv.Platform
-	t        *testing.T
-	mu       sync.Mutex
-	sessions map[string]string // token -> applicant ID
+	t      *testing.T
+	signer *session.Signer
 }
 
-// start runs the issuer on fresh Postgres and NATS. The session
-// introspection that intake serves is answered here, over the same NATS,
-// from the tokens the test hands out.
+// start runs the issuer on fresh Postgres and NATS. Intake is not
+// running: sessions are tokens minted here with pkg/session, which the
+// issuer verifies with the public key alone (issue 6 item 8).
 func start(t *testing.T, cfg func(*app.Config)) *env {
 	t.Helper()
-	p := testenv.Start(t, testenv.Options{Config: cfg}, issuer.Definition)
-	e := &env{Platform: p, t: t, sessions: map[string]string{}}
-	sub, err := rpc.Serve(p.NC, events.RPCSessionIntrospect, p.Log,
-		func(_ context.Context, req events.SessionIntrospectRequest) (events.SessionIntrospectResponse, error) {
-			e.mu.Lock()
-			defer e.mu.Unlock()
-			id, ok := e.sessions[req.Token]
-			if !ok {
-				return events.SessionIntrospectResponse{Active: false}, nil
-			}
-			return events.SessionIntrospectResponse{Active: true, ApplicantID: id, Email: id + "@example.co.jp",
-				ExpiresAt: p.Clock.Now().Add(time.Hour)}, nil
-		})
+	return startWith(t, testenv.Options{Config: cfg})
+}
+
+func startWith(t *testing.T, opts testenv.Options) *env {
+	t.Helper()
+	_, key, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = sub.Unsubscribe() })
-	if err := p.NC.Flush(); err != nil {
-		t.Fatal(err)
+	signer := session.NewSigner(key)
+	cfg := opts.Config
+	opts.Config = func(c *app.Config) {
+		c.SessionPublicKey = session.EncodePublicKey(signer.Public())
+		if cfg != nil {
+			cfg(c)
+		}
 	}
-	return e
+	return &env{Platform: testenv.Start(t, opts, issuer.Definition), t: t, signer: signer}
 }
 
-// session makes a bearer token for an applicant.
+// session makes a bearer token for an applicant, as intake would after a
+// sign-in with the certificate code. It outlives the clock jumps of the
+// validity tests, standing for the fresh session an applicant opens at
+// each step.
 func (e *env) session(applicantID string) string {
-	tok := "tok-" + uuid.NewString()
-	e.mu.Lock()
-	e.sessions[tok] = applicantID
-	e.mu.Unlock()
+	return e.token(applicantID, true, e.Clock.Now().Add(10*365*24*time.Hour))
+}
+
+func (e *env) token(applicantID string, codeVerified bool, expires time.Time) string {
+	e.t.Helper()
+	tok, err := e.signer.Sign(session.Claims{SessionID: uuid.NewString(), Subject: applicantID, CodeVerified: codeVerified,
+		IssuedAt: e.Clock.Now().Unix(), ExpiresAt: expires.Unix()})
+	if err != nil {
+		e.t.Fatal(err)
+	}
 	return tok
 }
 

@@ -14,6 +14,7 @@ import (
 
 	"github.com/certlife/platform/pkg/app"
 	"github.com/certlife/platform/pkg/bus"
+	"github.com/certlife/platform/pkg/session"
 	"github.com/certlife/platform/services/issuer/internal/api"
 	"github.com/certlife/platform/services/issuer/internal/ca"
 	"github.com/certlife/platform/services/issuer/internal/issuance"
@@ -65,6 +66,13 @@ func New(d *app.Deps) (app.Service, error) {
 	if err != nil {
 		return nil, err
 	}
+	if d.Config.SessionPublicKey == "" {
+		return nil, errors.New("SESSION_PUBLIC_KEY is required to verify applicant sessions (intake's session signing key)")
+	}
+	sessions, err := session.ParseVerifier(d.Config.SessionPublicKey)
+	if err != nil {
+		return nil, err
+	}
 	public := distributionBase(d.Config.PublicURL)
 	svc := &issuance.Service{
 		Pool: d.Pool, Clock: d.Clock, CA: h, Log: d.Log, Term: d.Config.TermClient,
@@ -74,7 +82,7 @@ func New(d *app.Deps) (app.Service, error) {
 		},
 		Metrics: issuance.NewMetrics(d.Registry),
 	}
-	return &Service{d: d, svc: svc, api: &api.Handler{Svc: svc, NC: d.NC, Ops: d.Ops, Log: d.Log}}, nil
+	return &Service{d: d, svc: svc, api: &api.Handler{Svc: svc, Sessions: sessions, Clock: d.Clock, Ops: d.Ops, Log: d.Log}}, nil
 }
 
 // Routes mounts the issuer's routes.

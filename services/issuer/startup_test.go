@@ -30,6 +30,7 @@ func TestIssuerRefusesGroupReadableKey_IS1_SE2(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg.DatabaseURL, cfg.NatsURL, cfg.DataDir = dbURL, n.URL(), t.TempDir()
+	cfg.SessionPublicKey = testSessionKey(t)
 	ops, _ := opsauth.Parse("")
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	build := func() (*app.Unit, error) {
