@@ -47,7 +47,7 @@ func newRig(t *testing.T, opts testenv.Options) *rig {
 // newRigWith starts intake with options and the secrets a deployment
 // gives it: the notifier's public key, the session signing key and the
 // code HMAC key, in 0600 files.
-func newRigWith(t *testing.T, opts testenv.Options, o intake.Options) *rig {
+func newRigWith(t testing.TB, opts testenv.Options, o intake.Options) *rig {
 	t.Helper()
 	key, err := seal.Generate()
 	if err != nil {
@@ -132,7 +132,7 @@ type accepted struct {
 	CancelDeadline time.Time `json:"cancel_deadline"`
 }
 
-func (r *rig) submit(t *testing.T, b map[string]any) accepted {
+func (r *rig) submit(t testing.TB, b map[string]any) accepted {
 	t.Helper()
 	resp := r.Do("POST", "/v1/applications", b)
 	if resp.Status != 202 {
@@ -201,7 +201,7 @@ func (p problem) fields() string {
 }
 
 // count returns the rows of an intake table.
-func (r *rig) count(t *testing.T, table string) int {
+func (r *rig) count(t testing.TB, table string) int {
 	t.Helper()
 	var n int
 	if err := r.Unit("intake").Deps.Pool.QueryRow(context.Background(), "SELECT count(*) FROM "+table).Scan(&n); err != nil {
@@ -212,7 +212,7 @@ func (r *rig) count(t *testing.T, table string) int {
 
 // openCode opens the sealed code of a CertificateCodeIssued event, as the
 // notifier does.
-func (r *rig) openCode(t *testing.T, env events.Envelope) string {
+func (r *rig) openCode(t testing.TB, env events.Envelope) string {
 	t.Helper()
 	ev, err := events.Decode[events.CertificateCodeIssued](env)
 	if err != nil {

@@ -33,7 +33,7 @@ var Definition = NewDefinition(Options{})
 // bounds with them. Zero values are the defaults.
 type Options struct {
 	// Argon2Queue is how many argon2id evaluations may wait for a slot
-	// (default 8 per slot); Argon2Wait how long each may wait (1s).
+	// (default 8 per slot); Argon2Wait how long each may wait (3s).
 	// Negative Argon2Queue: none may wait.
 	Argon2Queue int
 	Argon2Wait  time.Duration
@@ -137,6 +137,9 @@ func loadCodeKey(path string) (domain.CodeKey, error) {
 }
 
 func (s *service) Routes(r chi.Router) { s.api.Routes(r) }
+
+// Hasher is the bounded argon2id runner (tests hold its slots).
+func (s *service) Hasher() *intakeapp.Hasher { return s.uc.Hasher }
 
 func (s *service) Start(ctx context.Context) error {
 	s.d.Timers.Handle(intakeapp.TimerCancelWindow, s.uc.CloseWindow)

@@ -21,7 +21,7 @@ import (
 // readyCode takes an application to CertificateReady (as the issuer would
 // announce it) and returns the certificate ID and the code the notifier
 // would receive.
-func (r *rig) readyCode(t *testing.T, email string, kind string) (appID, certID, code string) {
+func (r *rig) readyCode(t testing.TB, email string, kind string) (appID, certID, code string) {
 	t.Helper()
 	a := r.submit(t, body(email))
 	env := r.WaitEvent(events.TypeApplicationProvisional, a.ID, 10*time.Second)
