@@ -16,9 +16,10 @@ import (
 func TestIssuedEventCarriesTheListedWindows_PC8_PC11(t *testing.T) {
 	e := startWith(t, testenv.Options{Clock: clock.NewFrozen(time.Now().UTC().Truncate(time.Second))})
 	tok := e.session("applicant-w")
-	id := e.approve(application("applicant-w", events.KindNew, "", ""))
+	a := application("applicant-w", events.KindNew, "", "")
+	id := e.approve(a)
 	cert := e.issueCSR(tok, id, newKey(t))
-	issued, err := events.Decode[events.CertificateIssued](e.eventsFor(events.TypeCertificateIssued, id)[0])
+	issued, err := events.Decode[events.CertificateIssued](e.WaitEvent(events.TypeCertificateIssued, a.ID, wait))
 	if err != nil {
 		t.Fatal(err)
 	}
