@@ -174,7 +174,7 @@ func (s *Service) Login(ctx context.Context, c Credentials) (Session, error) {
 	token, err := s.Signer.Sign(session.Claims{SessionID: row.ID.String(), Subject: match.ID.String(),
 		CodeVerified: row.CodeVerified, IssuedAt: now.Unix(), ExpiresAt: row.ExpiresAt.Unix()})
 	if err != nil {
-		return Session{}, err
+		return Session{}, s.abandon(ctx, a, err)
 	}
 	err = s.succeed(ctx, a, func(tx pgx.Tx) error {
 		if legacy != "" {
