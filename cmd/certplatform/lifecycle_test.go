@@ -102,6 +102,15 @@ func TestClientLifecycleRenewalReissueRetrieval_PC8_PC10_PC11_PC12_PC15_IS7(t *t
 	if len(e.eligible(token, "reissue")) != 1 {
 		t.Fatal("A is not offered for reissue")
 	}
+	// Intake learns of the issuance from CertificateIssued, a moment after
+	// the issuer lists it (services share events, not a database).
+	testenv.Eventually(t, 30*time.Second, "intake offers A for reissue", func() bool {
+		var pf struct {
+			ReissueOpen bool `json:"reissue_open"`
+		}
+		e.do("GET", "/v1/certificates/"+certA+"/prefill", nil, "Authorization", "Bearer "+token).JSON(t, &pf)
+		return pf.ReissueOpen
+	})
 	r := e.do("POST", "/v1/certificates/"+certA+"/reissues", map[string]any{"reason": "superseded"}, "Authorization", "Bearer "+token)
 	if r.Status != 202 {
 		t.Fatalf("reissue: %d %s", r.Status, r.Body)

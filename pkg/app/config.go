@@ -27,6 +27,13 @@ type Config struct {
 	CAKeyAlgorithm    string        `env:"CA_KEY_ALGORITHM" envDefault:"ecdsa"`
 	TermClient        time.Duration `env:"PRODUCT_TERM_CLIENT" envDefault:"8760h"`
 	TermServer        time.Duration `env:"PRODUCT_TERM_SERVER" envDefault:"8760h"`
+	// TrustedProxies are CIDRs (comma-separated) whose X-Forwarded-For is
+	// believed for the client address (SE-3).
+	TrustedProxies string `env:"TRUSTED_PROXIES"`
+	// Argon2Concurrency bounds argon2id computations at once (SE-7); 0 = the number of CPUs.
+	Argon2Concurrency int `env:"ARGON2_CONCURRENCY"`
+	// CodeHMACKeyFile holds the key (0600) of the certificate-code HMAC (SE-7).
+	CodeHMACKeyFile string `env:"CODE_HMAC_KEY_FILE"`
 
 	// Platform-specific settings beyond SPEC §7.1.
 
@@ -34,6 +41,11 @@ type Config struct {
 	// notifier; NotifierPrivateKeyFile (0600) opens them.
 	NotifierPublicKey      string `env:"NOTIFIER_PUBLIC_KEY"`
 	NotifierPrivateKeyFile string `env:"NOTIFIER_PRIVATE_KEY_FILE"`
+	// SessionPublicKey (base64 Ed25519; comma-separated while rotating)
+	// verifies applicant session tokens in every service;
+	// SessionPrivateKeyFile (PKCS#8 PEM, 0600) signs them in intake.
+	SessionPublicKey      string `env:"SESSION_PUBLIC_KEY"`
+	SessionPrivateKeyFile string `env:"SESSION_PRIVATE_KEY_FILE"`
 	// CADir holds the CA certificates and keys (0600) of the issuer.
 	CADir string `env:"CA_DIR"`
 	// PublicURL is where the API is reached from outside (CRL and AIA URLs, mail links).
@@ -143,6 +155,10 @@ func (c Config) LogValue() slog.Value {
 		slog.Bool("dev_mode", c.DevMode),
 		slog.Duration("product_term_client", c.TermClient),
 		slog.Duration("product_term_server", c.TermServer),
+		slog.String("trusted_proxies", c.TrustedProxies),
+		slog.Int("argon2_concurrency", c.Argon2Concurrency),
+		slog.String("code_hmac_key_file", c.CodeHMACKeyFile),
+		slog.String("session_private_key_file", c.SessionPrivateKeyFile),
 		slog.String("public_url", c.PublicURL),
 		slog.Bool("dev_mode", c.DevMode),
 		slog.Duration("http_read_header_timeout", c.HTTPReadHeaderTimeout),

@@ -360,7 +360,32 @@ type CertificateIssued struct {
 	Issuer                string    `json:"issuer"`
 	NotBefore             time.Time `json:"not_before"`
 	NotAfter              time.Time `json:"not_after"`
+	// Windows are when this certificate may be renewed or reissued, as
+	// the issuer decided them (PC-8, PC-11). Absent in events of older
+	// issuers.
+	Windows *Windows `json:"windows,omitempty"`
 }
+
+// Windows are the renewal and reissue windows of an issued certificate.
+// One service owns each rule: the issuer computes the instants from the
+// certificate it signed (its internal/domain); every other service reads
+// them from CertificateIssued and only compares a time with them, here,
+// so that no service writes the 30/365/30-day rules again.
+type Windows struct {
+	// Renewal is open from RenewalFrom to RenewalUntil, both included (PC-8).
+	RenewalFrom  time.Time `json:"renewal_from"`
+	RenewalUntil time.Time `json:"renewal_until"`
+	// Reissue is open before ReissueUntil, not at it (PC-11).
+	ReissueUntil time.Time `json:"reissue_until"`
+}
+
+// RenewalOpen reports whether a renewal may be applied for at now.
+func (w Windows) RenewalOpen(now time.Time) bool {
+	return !now.Before(w.RenewalFrom) && !now.After(w.RenewalUntil)
+}
+
+// ReissueOpen reports whether a reissue may be applied for at now.
+func (w Windows) ReissueOpen(now time.Time) bool { return now.Before(w.ReissueUntil) }
 
 func (CertificateIssued) EventType() string     { return TypeCertificateIssued }
 func (CertificateIssued) EventVersion() int     { return 1 }

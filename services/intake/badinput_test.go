@@ -110,7 +110,7 @@ func TestMalformedBodies_SE4(t *testing.T) {
 		}
 		asProblem(t, resp)
 	}
-	if resp := r.Do("POST", "/v1/sessions", map[string]any{"email": "a@b.c"}); resp.Status != 422 ||
+	if resp := r.Do("POST", "/v1/sessions", map[string]any{"email": "a@b.c", "certificate_code": ""}); resp.Status != 422 ||
 		asProblem(t, resp).fields() != "password,certificate_code" {
 		t.Errorf("session missing fields: %d %s", resp.Status, resp.Body)
 	}

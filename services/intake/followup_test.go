@@ -16,9 +16,10 @@ func (r *rig) issued(t *testing.T, email string, left time.Duration) (certID, to
 	env := r.WaitEvent(events.TypeApplicationProvisional, appID, time.Second)
 	ev, _ := events.Decode[events.ApplicationProvisional](env)
 	now := r.Clock.Now()
+	notAfter := now.Add(left)
 	r.Publish(events.CertificateIssued{CertificateID: certID, ApplicationID: appID, ApplicantID: ev.Application.ApplicantID,
 		Product: "client", Kind: "new", Recipient: ev.Application.Recipient(), Serial: "0a0b", Issuer: "ica1",
-		NotBefore: now, NotAfter: now.Add(left)}, appID)
+		NotBefore: now, NotAfter: notAfter, Windows: announcedWindows(notAfter)}, appID)
 	testenv.Eventually(t, 10*time.Second, "issued", func() bool { return r.view(t, appID, email).Status == "issued" })
 	resp := r.Do("POST", "/v1/sessions", login(email, "an application password", code))
 	if resp.Status != 201 {
@@ -29,6 +30,14 @@ func (r *rig) issued(t *testing.T, email string, left time.Duration) (certID, to
 	}
 	resp.JSON(t, &s)
 	return certID, s.Token
+}
+
+// announcedWindows are the windows the issuer announces with a
+// certificate expiring at notAfter (it owns PC-8 and PC-11; the
+// cross-service test in cmd/certplatform checks both sides agree).
+func announcedWindows(notAfter time.Time) *events.Windows {
+	return &events.Windows{RenewalFrom: notAfter.Add(-30 * 24 * time.Hour), RenewalUntil: notAfter.Add(365 * 24 * time.Hour),
+		ReissueUntil: notAfter.Add(-30 * 24 * time.Hour)}
 }
 
 func bearer(token string) []string { return []string{"Authorization", "Bearer " + token} }

@@ -1,19 +1,28 @@
 package intake_test
 
 import (
+	"bufio"
+	"bytes"
 	"context"
+	"crypto/ed25519"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/certlife/platform/pkg/app"
 	"github.com/certlife/platform/pkg/events"
 	"github.com/certlife/platform/pkg/rpc"
 	"github.com/certlife/platform/pkg/seal"
+	"github.com/certlife/platform/pkg/session"
 	"github.com/certlife/platform/pkg/testenv"
 	"github.com/certlife/platform/services/intake"
 )
@@ -23,27 +32,51 @@ import (
 // is the request/reply subject, and the e2e test runs the real billing.
 type rig struct {
 	*testenv.Platform
-	key     *seal.PrivateKey
-	mu      sync.Mutex
-	coupons map[string]string // coupon → refusal reason ("" = ok)
+	key      *seal.PrivateKey
+	codeKey  []byte
+	verifier *session.Verifier
+	mu       sync.Mutex
+	coupons  map[string]string // coupon → refusal reason ("" = ok)
 }
 
 func newRig(t *testing.T, opts testenv.Options) *rig {
+	t.Helper()
+	return newRigWith(t, opts, intake.Options{})
+}
+
+// newRigWith starts intake with options and the secrets a deployment
+// gives it: the notifier's public key, the session signing key and the
+// code HMAC key, in 0600 files.
+func newRigWith(t testing.TB, opts testenv.Options, o intake.Options) *rig {
 	t.Helper()
 	key, err := seal.Generate()
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := &rig{key: key, coupons: map[string]string{}}
+	dir := t.TempDir()
+	sessionKey := filepath.Join(dir, "session.key")
+	signing, err := session.LoadOrCreateKey(sessionKey, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	codeKey := []byte(strings.Repeat("k", 16) + uuid.NewString())
+	codeKeyFile := filepath.Join(dir, "code-hmac.key")
+	if err := os.WriteFile(codeKeyFile, codeKey, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r := &rig{key: key, codeKey: codeKey, coupons: map[string]string{},
+		verifier: session.NewVerifier(signing.Public().(ed25519.PublicKey))}
 	inner := opts.Config
 	opts.Config = func(c *app.Config) {
 		c.NotifierPublicKey = key.Public().String()
+		c.SessionPrivateKeyFile = sessionKey
+		c.CodeHMACKeyFile = codeKeyFile
 		c.CancelWindow = time.Hour
 		if inner != nil {
 			inner(c)
 		}
 	}
-	r.Platform = testenv.Start(t, opts, intake.Definition)
+	r.Platform = testenv.Start(t, opts, intake.NewDefinition(o))
 	r.serveCoupons()
 	return r
 }
@@ -99,7 +132,7 @@ type accepted struct {
 	CancelDeadline time.Time `json:"cancel_deadline"`
 }
 
-func (r *rig) submit(t *testing.T, b map[string]any) accepted {
+func (r *rig) submit(t testing.TB, b map[string]any) accepted {
 	t.Helper()
 	resp := r.Do("POST", "/v1/applications", b)
 	if resp.Status != 202 {
@@ -168,7 +201,7 @@ func (p problem) fields() string {
 }
 
 // count returns the rows of an intake table.
-func (r *rig) count(t *testing.T, table string) int {
+func (r *rig) count(t testing.TB, table string) int {
 	t.Helper()
 	var n int
 	if err := r.Unit("intake").Deps.Pool.QueryRow(context.Background(), "SELECT count(*) FROM "+table).Scan(&n); err != nil {
@@ -179,7 +212,7 @@ func (r *rig) count(t *testing.T, table string) int {
 
 // openCode opens the sealed code of a CertificateCodeIssued event, as the
 // notifier does.
-func (r *rig) openCode(t *testing.T, env events.Envelope) string {
+func (r *rig) openCode(t testing.TB, env events.Envelope) string {
 	t.Helper()
 	ev, err := events.Decode[events.CertificateCodeIssued](env)
 	if err != nil {
@@ -190,4 +223,32 @@ func (r *rig) openCode(t *testing.T, env events.Envelope) string {
 		t.Fatal(err)
 	}
 	return string(code)
+}
+
+// metric reads a counter or gauge of intake from /metrics.
+func (r *rig) metric(t testing.TB, name string) float64 {
+	t.Helper()
+	resp := r.Do("GET", "/metrics", nil)
+	if resp.Status != 200 {
+		t.Fatalf("/metrics: %d", resp.Status)
+	}
+	sum, found := 0.0, false
+	sc := bufio.NewScanner(bytes.NewReader(resp.Body))
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if !strings.HasPrefix(line, name+"{") && !strings.HasPrefix(line, name+" ") {
+			continue
+		}
+		f := strings.Fields(line)
+		v, err := strconv.ParseFloat(f[len(f)-1], 64)
+		if err != nil {
+			t.Fatalf("metric line %q", line)
+		}
+		sum, found = sum+v, true
+	}
+	if !found {
+		return 0
+	}
+	return sum
 }

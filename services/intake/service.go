@@ -1,60 +1,158 @@
 // Package intake is the public face of the platform for front-end apps:
 // applicants, applications, the cancel window, sessions and maintenance
-// windows (SPEC §2).
+// windows (SPEC §2). See README.md.
 package intake
 
 import (
+	"bytes"
 	"context"
 	"embed"
 	"errors"
+	"fmt"
+	"os"
 	"time"
 
 	"github.com/go-chi/chi/v5"
 
 	"github.com/certlife/platform/pkg/app"
 	"github.com/certlife/platform/pkg/bus"
-	"github.com/certlife/platform/pkg/events"
-	"github.com/certlife/platform/pkg/rpc"
 	"github.com/certlife/platform/pkg/seal"
+	"github.com/certlife/platform/pkg/session"
 	"github.com/certlife/platform/services/intake/internal/api"
-	"github.com/certlife/platform/services/intake/internal/applications"
+	intakeapp "github.com/certlife/platform/services/intake/internal/app"
+	"github.com/certlife/platform/services/intake/internal/domain"
 )
 
 //go:embed migrations/*.sql
 var migrations embed.FS
 
 // Definition is intake for the runtime.
-var Definition = app.Definition{Name: "intake", Migrations: app.Migrations(migrations), New: New}
+var Definition = NewDefinition(Options{})
 
-type service struct {
-	d    *app.Deps
-	apps *applications.Service
-	api  *api.API
+// Options tune what the environment does not: tests shorten the sign-in
+// bounds with them. Zero values are the defaults.
+type Options struct {
+	// Argon2Queue is how many argon2id evaluations may wait for a slot
+	// (default 8 per slot); Argon2Wait how long each may wait (3s).
+	// Negative Argon2Queue: none may wait.
+	Argon2Queue int
+	Argon2Wait  time.Duration
+	// Throttle replaces SE-3's figures.
+	Throttle *domain.Throttle
+	// SessionTTL is the life of a session and its token (30 minutes).
+	SessionTTL time.Duration
 }
 
-// New builds intake. It needs the notifier's public key to seal
-// certificate codes (NOTIFIER_PUBLIC_KEY).
-func New(d *app.Deps) (app.Service, error) {
-	if d.Config.NotifierPublicKey == "" {
+// NewDefinition is intake with options.
+func NewDefinition(o Options) app.Definition {
+	return app.Definition{Name: "intake", Migrations: app.Migrations(migrations),
+		New: func(d *app.Deps) (app.Service, error) { return newService(d, o) }}
+}
+
+type service struct {
+	d   *app.Deps
+	uc  *intakeapp.Service
+	api *api.API
+}
+
+// newService builds intake from its configuration: the notifier's public
+// key (codes leave sealed), the session signing key, the code HMAC key
+// and the sign-in bounds. A missing secret stops the start (SE-10).
+func newService(d *app.Deps, o Options) (app.Service, error) {
+	c := d.Config
+	if c.NotifierPublicKey == "" {
 		return nil, errors.New("NOTIFIER_PUBLIC_KEY is required to seal certificate codes for the notifier")
 	}
-	key, err := seal.ParsePublicKey(d.Config.NotifierPublicKey)
+	notifier, err := seal.ParsePublicKey(c.NotifierPublicKey)
 	if err != nil {
 		return nil, err
 	}
-	apps := &applications.Service{
-		Pool: d.Pool, NC: d.NC, Clock: d.Clock, Log: d.Log,
-		CancelWindow: d.Config.CancelWindow, SessionTTL: 30 * time.Minute, NotifierKey: key,
+	if c.SessionPrivateKeyFile == "" {
+		return nil, errors.New("SESSION_PRIVATE_KEY_FILE is required to sign applicant sessions (Ed25519, PKCS#8 PEM, mode 0600)")
 	}
-	return &service{d: d, apps: apps, api: &api.API{Apps: apps, Ops: d.Ops, Log: d.Log}}, nil
+	key, err := session.LoadOrCreateKey(c.SessionPrivateKeyFile, false)
+	if err != nil {
+		return nil, fmt.Errorf("SESSION_PRIVATE_KEY_FILE: %w", err)
+	}
+	signer := session.NewSigner(key)
+	verifier := session.NewVerifier(signer.Public())
+	if c.SessionPublicKey != "" {
+		// During a rotation every key listed verifies, the signer's too.
+		if verifier, err = session.ParseVerifier(c.SessionPublicKey + "," + session.EncodePublicKey(signer.Public())); err != nil {
+			return nil, err
+		}
+	}
+	codeKey, err := loadCodeKey(c.CodeHMACKeyFile)
+	if err != nil {
+		return nil, err
+	}
+	proxies, err := api.ParseProxies(c.TrustedProxies)
+	if err != nil {
+		return nil, err
+	}
+	throttle := domain.DefaultThrottle()
+	if o.Throttle != nil {
+		throttle = *o.Throttle
+	}
+	queue := o.Argon2Queue
+	if queue == 0 {
+		queue = intakeapp.DefaultQueue(c.Argon2Concurrency)
+	}
+	ttl := o.SessionTTL
+	if ttl <= 0 {
+		ttl = 30 * time.Minute
+	}
+	metrics := intakeapp.NewMetrics(d.Registry)
+	uc := &intakeapp.Service{
+		Pool: d.Pool, NC: d.NC, Clock: d.Clock, Log: d.Log,
+		CancelWindow: c.CancelWindow, SessionTTL: ttl, NotifierKey: notifier, CodeKey: codeKey,
+		Signer: signer, Verifier: verifier, Throttle: throttle, Metrics: metrics,
+		Hasher: intakeapp.NewHasher(c.Argon2Concurrency, queue, o.Argon2Wait, metrics),
+	}
+	return &service{d: d, uc: uc, api: &api.API{App: uc, Ops: d.Ops, Log: d.Log, Proxies: proxies}}, nil
+}
+
+// loadCodeKey reads CODE_HMAC_KEY_FILE: at least 32 bytes (surrounding
+// whitespace trimmed, e.g. `openssl rand -hex 32`), mode 0600 (SE-2, SE-7).
+func loadCodeKey(path string) (domain.CodeKey, error) {
+	if path == "" {
+		return nil, errors.New("CODE_HMAC_KEY_FILE is required: the key of the certificate-code HMAC (≥ 32 bytes, mode 0600)")
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil, fmt.Errorf("CODE_HMAC_KEY_FILE: %w", err)
+	}
+	if fi.Mode().Perm()&0o077 != 0 {
+		return nil, fmt.Errorf("CODE_HMAC_KEY_FILE: %s must not be readable by group or others (chmod 600)", path)
+	}
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("CODE_HMAC_KEY_FILE: %w", err)
+	}
+	key := bytes.TrimSpace(raw)
+	if len(key) < domain.MinCodeKey {
+		return nil, fmt.Errorf("CODE_HMAC_KEY_FILE: %s holds %d bytes, at least %d are needed", path, len(key), domain.MinCodeKey)
+	}
+	return domain.CodeKey(key), nil
 }
 
 func (s *service) Routes(r chi.Router) { s.api.Routes(r) }
 
+// Hasher is the bounded argon2id runner (tests hold its slots).
+func (s *service) Hasher() *intakeapp.Hasher { return s.uc.Hasher }
+
 func (s *service) Start(ctx context.Context) error {
-	s.d.Timers.Handle(applications.TimerCancelWindow, s.apps.CloseWindow)
-	if _, err := rpc.Serve(s.d.NC, events.RPCSessionIntrospect, s.d.Log, s.apps.Introspect); err != nil {
-		return err
-	}
-	return s.d.Bus.Start(ctx, bus.Consumer{Name: "intake-applications", Handlers: s.apps.Handlers()})
+	s.d.Timers.Handle(intakeapp.TimerCancelWindow, s.uc.CloseWindow)
+	return s.d.Bus.Start(ctx, bus.Consumer{Name: "intake-applications", Handlers: s.uc.Handlers()})
+}
+
+// PruneSessions and PruneLoginFailures are what the platform's retention
+// timer prunes in intake (issue 6 item 3): expired sessions, and sign-in
+// attempts older than the throttle's 15-minute window.
+func (s *service) PruneSessions(ctx context.Context, before time.Time) (int64, error) {
+	return s.uc.PruneSessions(ctx, before)
+}
+
+func (s *service) PruneLoginFailures(ctx context.Context) (int64, error) {
+	return s.uc.PruneLoginFailures(ctx)
 }

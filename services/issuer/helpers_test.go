@@ -1,9 +1,9 @@
 package issuer_test
 
 import (
-	"bytes"
 	"context"
 	"crypto"
+	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
@@ -14,7 +14,6 @@ import (
 	"net/http"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -23,33 +22,45 @@ import (
 
 	"github.com/certlife/platform/pkg/app"
 	"github.com/certlife/platform/pkg/events"
-	"github.com/certlife/platform/pkg/rpc"
+	"github.com/certlife/platform/pkg/session"
 	"github.com/certlife/platform/pkg/testenv"
 	"github.com/certlife/platform/services/issuer"
 )
 
 const wait = 15 * time.Second
 
-// env is one running issuer with the sessions it will recognise.
+// env is one running issuer and the session signer whose tokens it accepts.
 type env struct {
 	*testenv.Platform
-	t        *testing.T
-	mu       sync.Mutex
-	sessions map[string]string // token -> applicant ID
+	t      *testing.T
+	signer *session.Signer
 }
 
-// start runs the issuer in dev mode on fresh Postgres and NATS. The
-// session introspection that intake serves is answered here, over the
-// same NATS, from the tokens the test hands out.
+// start runs the issuer on fresh Postgres and NATS. Intake is not
+// running: sessions are tokens minted here with pkg/session, which the
+// issuer verifies with the public key alone (issue 6 item 8).
 func start(t *testing.T, cfg func(*app.Config)) *env {
 	t.Helper()
-	p := testenv.Start(t, testenv.Options{Config: func(c *app.Config) {
-		c.DevMode = true
+	return startWith(t, testenv.Options{Config: cfg})
+}
+
+func startWith(t *testing.T, opts testenv.Options) *env {
+	t.Helper()
+	_, key, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer := session.NewSigner(key)
+	cfg := opts.Config
+	opts.Config = func(c *app.Config) {
+		c.SessionPublicKey = session.EncodePublicKey(signer.Public())
+		c.DevMode = true // the throwaway CA of the all-in-one, under the test's DATA_DIR
 		if cfg != nil {
 			cfg(c)
 		}
-	}}, issuer.Definition)
-	e := &env{Platform: p, t: t, sessions: map[string]string{}}
+	}
+	p := testenv.Start(t, opts, issuer.Definition)
+	e := &env{Platform: p, t: t, signer: signer}
 	t.Cleanup(func() {
 		dir := p.Config.CADir
 		if dir == "" {
@@ -57,24 +68,6 @@ func start(t *testing.T, cfg func(*app.Config)) *env {
 		}
 		collectIssued(t, e.pool(), dir)
 	})
-	sub, err := rpc.Serve(p.NC, events.RPCSessionIntrospect, p.Log,
-		func(_ context.Context, req events.SessionIntrospectRequest) (events.SessionIntrospectResponse, error) {
-			e.mu.Lock()
-			defer e.mu.Unlock()
-			id, ok := e.sessions[req.Token]
-			if !ok {
-				return events.SessionIntrospectResponse{Active: false}, nil
-			}
-			return events.SessionIntrospectResponse{Active: true, ApplicantID: id, Email: id + "@example.co.jp",
-				ExpiresAt: p.Clock.Now().Add(time.Hour)}, nil
-		})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = sub.Unsubscribe() })
-	if err := p.NC.Flush(); err != nil {
-		t.Fatal(err)
-	}
 	return e
 }
 
@@ -101,12 +94,21 @@ func startPublic(t *testing.T, cfg func(*app.Config)) (*env, string) {
 	return e, public
 }
 
-// session makes a bearer token for an applicant.
+// session makes a bearer token for an applicant, as intake would after a
+// sign-in with the certificate code. It outlives the clock jumps of the
+// validity tests, standing for the fresh session an applicant opens at
+// each step.
 func (e *env) session(applicantID string) string {
-	tok := "tok-" + uuid.NewString()
-	e.mu.Lock()
-	e.sessions[tok] = applicantID
-	e.mu.Unlock()
+	return e.token(applicantID, true, e.Clock.Now().Add(10*365*24*time.Hour))
+}
+
+func (e *env) token(applicantID string, codeVerified bool, expires time.Time) string {
+	e.t.Helper()
+	tok, err := e.signer.Sign(session.Claims{SessionID: uuid.NewString(), Subject: applicantID, CodeVerified: codeVerified,
+		IssuedAt: e.Clock.Now().Unix(), ExpiresAt: expires.Unix()})
+	if err != nil {
+		e.t.Fatal(err)
+	}
 	return tok
 }
 
@@ -130,9 +132,8 @@ func (e *env) as(token, method, path string, body any, headers ...string) testen
 func application(applicantID, kind, previous, reissueReason string) events.Application {
 	return events.Application{
 		ID: uuid.NewString(), ApplicantID: applicantID, Product: events.ProductClient, Kind: kind, Language: "ja",
-		Coupon: "12345678-87654321",
-		Organization: events.Organization{CompanyCode: "984940947", NameJa: "日本ベリサイン株式会社", NameEn: "VeriSign Japan K.K.",
-			Identifier: "NTRJP-4010001012345"},
+		Coupon:       "12345678-87654321",
+		Organization: events.Organization{CompanyCode: "984940947", NameJa: "日本ベリサイン株式会社", NameEn: "VeriSign Japan K.K."},
 		Applicant: events.Applicant{NameJa: "辺利 太郎", NameEn: "Veri Taro", Email: applicantID + "@example.co.jp",
 			Phone: "0350001111", Address: events.Address{PostalCode: "1040028", Prefecture: "東京都", City: "中央区", Street: "八重洲2-8-1"}},
 		PreviousCertificateID: previous,
@@ -191,20 +192,14 @@ func (e *env) chain(token, id string) []*x509.Certificate {
 	return parsePEMCerts(e.t, r.Body)
 }
 
-// caCert fetches a CA certificate over HTTP, as a relying party would,
-// in PEM and in DER, and checks both are the same certificate.
+// caCert fetches a CA certificate over HTTP, as a relying party would.
 func (e *env) caCert(name string) *x509.Certificate {
 	e.t.Helper()
 	r := e.Do("GET", "/ca/"+name+".pem", nil)
 	if r.Status != http.StatusOK || r.Header.Get("Content-Type") != "application/x-pem-file" {
 		e.t.Fatalf("/ca/%s.pem: %d %s", name, r.Status, r.Header.Get("Content-Type"))
 	}
-	c := parsePEMCerts(e.t, r.Body)[0]
-	d := e.Do("GET", "/ca/"+name+".der", nil)
-	if d.Status != http.StatusOK || d.Header.Get("Content-Type") != "application/pkix-cert" || !bytes.Equal(d.Body, c.Raw) {
-		e.t.Fatalf("/ca/%s.der: %d %s, or not the PEM's certificate", name, d.Status, d.Header.Get("Content-Type"))
-	}
-	return c
+	return parsePEMCerts(e.t, r.Body)[0]
 }
 
 // verify checks cert chains to the root at the platform clock's now.

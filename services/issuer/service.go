@@ -20,6 +20,7 @@ import (
 
 	"github.com/certlife/platform/pkg/app"
 	"github.com/certlife/platform/pkg/bus"
+	"github.com/certlife/platform/pkg/session"
 	"github.com/certlife/platform/services/issuer/internal/api"
 	"github.com/certlife/platform/services/issuer/internal/ca"
 	"github.com/certlife/platform/services/issuer/internal/issuance"
@@ -79,6 +80,13 @@ func New(d *app.Deps) (app.Service, error) {
 	if d.Config.TermClient <= 0 {
 		return nil, errors.New("PRODUCT_TERM_CLIENT must be positive")
 	}
+	if d.Config.SessionPublicKey == "" {
+		return nil, errors.New("SESSION_PUBLIC_KEY is required to verify applicant sessions (intake's session signing key)")
+	}
+	sessions, err := session.ParseVerifier(d.Config.SessionPublicKey)
+	if err != nil {
+		return nil, err
+	}
 	if err := ca.CheckKeyAlgorithm(d.Config.CAKeyAlgorithm); err != nil {
 		return nil, err
 	}
@@ -114,7 +122,7 @@ func New(d *app.Deps) (app.Service, error) {
 		Pool: d.Pool, Clock: d.Clock, CA: h, Log: d.Log, Term: d.Config.TermClient,
 		Metrics: issuance.NewMetrics(d.Registry),
 	}
-	return &Service{d: d, svc: svc, api: &api.Handler{Svc: svc, NC: d.NC, Ops: d.Ops, Log: d.Log}}, nil
+	return &Service{d: d, svc: svc, api: &api.Handler{Svc: svc, Sessions: sessions, Clock: d.Clock, Ops: d.Ops, Log: d.Log}}, nil
 }
 
 // Routes mounts the issuer's routes.

@@ -35,6 +35,7 @@ func TestIssuerBinaryRefusesToStartWithoutCA_SE10(t *testing.T) {
 		}
 		cfg.DatabaseURL, cfg.NatsURL, cfg.DataDir, cfg.CADir = dbURL, n.URL(), dataDir, caDir
 		cfg.PublicURL, cfg.DevMode = "http://pki.certlife.test", false
+		cfg.SessionPublicKey = testSessionKey(t)
 		u, err := app.Build(context.Background(), issuer.Definition, app.Shared{Config: cfg, NC: nc, JS: js,
 			Clock: clock.NewOffset(), Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
 			Registry: prometheus.NewRegistry(), Ops: ops})

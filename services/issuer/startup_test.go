@@ -32,6 +32,7 @@ func TestIssuerRefusesGroupReadableKey_IS1_SE2(t *testing.T) {
 	}
 	cfg.DatabaseURL, cfg.NatsURL, cfg.DataDir = dbURL, n.URL(), t.TempDir()
 	cfg.DevMode = true
+	cfg.SessionPublicKey = testSessionKey(t)
 	ops, _ := opsauth.Parse("")
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	build := func() (*app.Unit, error) {
@@ -76,6 +77,7 @@ func TestStartRefusalsOutsideDevMode_SE10_IS1(t *testing.T) {
 		}
 		cfg.DatabaseURL, cfg.NatsURL, cfg.DataDir = dbURL, n.URL(), t.TempDir()
 		cfg.PublicURL, cfg.DevMode = "", false
+		cfg.SessionPublicKey = testSessionKey(t)
 		edit(&cfg)
 		u, err := app.Build(context.Background(), issuer.Definition, app.Shared{Config: cfg, NC: nc, JS: js,
 			Clock: clock.NewOffset(), Log: log, Registry: prometheus.NewRegistry(), Ops: ops})

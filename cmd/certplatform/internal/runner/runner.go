@@ -6,6 +6,7 @@ package runner
 
 import (
 	"context"
+	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -27,6 +28,7 @@ import (
 	"github.com/certlife/platform/pkg/clock"
 	"github.com/certlife/platform/pkg/opsauth"
 	"github.com/certlife/platform/pkg/seal"
+	"github.com/certlife/platform/pkg/session"
 	"github.com/certlife/platform/services/billing"
 	"github.com/certlife/platform/services/intake"
 	"github.com/certlife/platform/services/issuer"
@@ -231,7 +233,8 @@ func startNATS(dir string) (*server.Server, error) {
 }
 
 // devSecrets fills what a developer should not have to configure: the
-// notifier's key pair, an ops token and a webhook secret, kept in DATA_DIR
+// notifier's and the session signer's key pairs, the certificate-code HMAC
+// key, an ops token and a webhook secret, kept in DATA_DIR
 // (0600) so they survive restarts.
 func devSecrets(cfg *app.Config, p *Platform) error {
 	if cfg.NotifierPrivateKeyFile == "" {
@@ -244,6 +247,22 @@ func devSecrets(cfg *app.Config, p *Platform) error {
 		}
 		cfg.NotifierPublicKey = k.Public().String()
 		p.NotifierKeyFile = cfg.NotifierPrivateKeyFile
+	}
+	if cfg.SessionPrivateKeyFile == "" {
+		cfg.SessionPrivateKeyFile = filepath.Join(cfg.DataDir, "session.key")
+	}
+	if cfg.SessionPublicKey == "" {
+		k, err := session.LoadOrCreateKey(cfg.SessionPrivateKeyFile, true)
+		if err != nil {
+			return err
+		}
+		cfg.SessionPublicKey = session.EncodePublicKey(k.Public().(ed25519.PublicKey))
+	}
+	if cfg.CodeHMACKeyFile == "" {
+		cfg.CodeHMACKeyFile = filepath.Join(cfg.DataDir, "code-hmac.key")
+		if _, err := persistentSecret(cfg.CodeHMACKeyFile); err != nil {
+			return err
+		}
 	}
 	if cfg.OpsTokens == "" {
 		p.OpsTokenFile = filepath.Join(cfg.DataDir, "ops-token")

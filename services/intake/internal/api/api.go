@@ -1,30 +1,31 @@
 // Package api is intake's HTTP edge: the applicant routes of SPEC §5 and
-// the maintenance-window ops routes. It decodes, calls a use case, and
-// turns the result or problem into a response.
+// the maintenance-window ops routes. It decodes, authenticates, calls a
+// use case, and writes the answer; it is the only package of intake that
+// knows HTTP, and errors become RFC 9457 problems here (httpx.WriteError).
 package api
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/go-chi/chi/v5"
 	"github.com/google/uuid"
 
+	"github.com/certlife/platform/pkg/errs"
 	"github.com/certlife/platform/pkg/httpx"
 	"github.com/certlife/platform/pkg/opsauth"
-	"github.com/certlife/platform/services/intake/internal/applications"
-	"github.com/certlife/platform/services/intake/internal/form"
+	"github.com/certlife/platform/services/intake/internal/app"
+	"github.com/certlife/platform/services/intake/internal/domain"
 )
 
 // API serves intake's routes.
 type API struct {
-	Apps *applications.Service
-	Ops  *opsauth.Tokens
-	Log  *slog.Logger
+	App     *app.Service
+	Ops     *opsauth.Tokens
+	Log     *slog.Logger
+	Proxies Proxies
 }
 
 // Routes mounts the routes.
@@ -44,51 +45,44 @@ func (a *API) Routes(r chi.Router) {
 	})
 }
 
+// fail writes err as a problem; a 401 says how to authenticate.
 func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
-	var p *httpx.Problem
-	if errors.As(err, &p) && p.Status == http.StatusUnauthorized {
+	if errs.Is(err, errs.KindUnauthorized) {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="certlife", Basic realm="certlife"`)
 	}
 	httpx.WriteError(w, r, a.Log, err)
 }
 
 func (a *API) submit(w http.ResponseWriter, r *http.Request) {
-	var body form.NewApplication
+	var body domain.NewApplication
 	if p := httpx.DecodeJSON(w, r, &body, httpx.MaxBody); p != nil {
 		httpx.WriteProblem(w, r, p)
 		return
 	}
-	v, errs := body.Validate()
-	if p := errs.Problem(); p != nil {
-		httpx.WriteProblem(w, r, p)
-		return
-	}
-	acc, err := a.Apps.Submit(r.Context(), v)
-	if err != nil {
+	v, bad := body.Validate()
+	if err := bad.Err(); err != nil {
 		a.fail(w, r, err)
 		return
 	}
-	w.Header().Set("Location", "/v1/applications/"+acc.ID.String())
-	httpx.WriteJSON(w, http.StatusAccepted, acc)
+	acc, err := a.App.Submit(r.Context(), v)
+	a.accepted(w, r, acc, err)
 }
 
-func pathID(r *http.Request) (uuid.UUID, bool) {
+func pathID(r *http.Request) (uuid.UUID, error) {
 	id, err := uuid.Parse(chi.URLParam(r, "id"))
-	return id, err == nil
+	if err != nil {
+		return id, domain.ErrNotFound()
+	}
+	return id, nil
 }
 
 func (a *API) get(w http.ResponseWriter, r *http.Request) {
-	id, ok := pathID(r)
-	if !ok {
-		httpx.WriteProblem(w, r, httpx.NotFound())
-		return
-	}
-	who, err := a.Apps.Authenticate(r.Context(), r, id)
+	id, who, err := a.applicationAuth(r)
 	if err != nil {
 		a.fail(w, r, err)
 		return
 	}
-	v, err := a.Apps.Get(r.Context(), id, who)
+	v, err := a.App.Get(r.Context(), id, who)
 	if err != nil {
 		a.fail(w, r, err)
 		return
@@ -97,12 +91,7 @@ func (a *API) get(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *API) cancel(w http.ResponseWriter, r *http.Request) {
-	id, ok := pathID(r)
-	if !ok {
-		httpx.WriteProblem(w, r, httpx.NotFound())
-		return
-	}
-	who, err := a.Apps.Authenticate(r.Context(), r, id)
+	id, who, err := a.applicationAuth(r)
 	if err != nil {
 		a.fail(w, r, err)
 		return
@@ -115,11 +104,11 @@ func (a *API) cancel(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	if err := a.Apps.Cancel(r.Context(), id, who); err != nil {
+	if err := a.App.Cancel(r.Context(), id, who); err != nil {
 		a.fail(w, r, err)
 		return
 	}
-	v, err := a.Apps.Get(r.Context(), id, who)
+	v, err := a.App.Get(r.Context(), id, who)
 	if err != nil {
 		a.fail(w, r, err)
 		return
@@ -133,32 +122,45 @@ type loginBody struct {
 	CertificateCode *string `json:"certificate_code"`
 }
 
+// login opens a session (PC-7): with the certificate code for every step,
+// or without it for applications and orders only (SPEC §5).
 func (a *API) login(w http.ResponseWriter, r *http.Request) {
 	var body loginBody
 	if p := httpx.DecodeJSON(w, r, &body, 4096); p != nil {
 		httpx.WriteProblem(w, r, p)
 		return
 	}
-	var errs []httpx.FieldError
+	var missing []errs.Field
 	for _, f := range []struct {
 		name string
 		v    *string
-	}{{"email", body.Email}, {"password", body.Password}, {"certificate_code", body.CertificateCode}} {
+	}{{"email", body.Email}, {"password", body.Password}} {
 		if f.v == nil || *f.v == "" {
-			errs = append(errs, httpx.FieldError{Field: f.name, Message: "is required"})
-		} else if len(*f.v) > 256 {
-			errs = append(errs, httpx.FieldError{Field: f.name, Message: "is too long"})
+			missing = append(missing, errs.Field{Name: f.name, Message: "is required"})
 		}
 	}
-	if len(errs) > 0 {
-		httpx.WriteProblem(w, r, httpx.Invalid(errs...))
+	if body.CertificateCode != nil && *body.CertificateCode == "" {
+		missing = append(missing, errs.Field{Name: "certificate_code",
+			Message: "must not be empty (omit it to open a session without certificate steps)"})
+	}
+	if len(missing) > 0 {
+		a.fail(w, r, errs.Invalid(missing...))
 		return
 	}
-	s, err := a.Apps.Login(r.Context(), *body.Email, *body.Password, *body.CertificateCode, applications.ClientAddr(r))
+	c := app.Credentials{Email: *body.Email, Password: *body.Password, Addr: a.clientKey(r)}
+	if body.CertificateCode != nil {
+		c.Code, c.HasCode = *body.CertificateCode, true
+	}
+	if err := domain.CredentialFields("email", c.Email, "password", c.Password, "certificate_code", c.Code); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	s, err := a.App.Login(r.Context(), c)
 	if err != nil {
 		a.fail(w, r, err)
 		return
 	}
+	w.Header().Set("Cache-Control", "no-store")
 	httpx.WriteJSON(w, http.StatusCreated, s)
 }
 
@@ -168,14 +170,14 @@ type windowBody struct {
 }
 
 // rfc3339 parses a required time field, adding a field error when bad.
-func rfc3339(errs *[]httpx.FieldError, field string, v *string) time.Time {
+func rfc3339(bad *[]errs.Field, field string, v *string) time.Time {
 	if v == nil {
-		*errs = append(*errs, httpx.FieldError{Field: field, Message: "is required (RFC 3339)"})
+		*bad = append(*bad, errs.Field{Name: field, Message: "is required (RFC 3339)"})
 		return time.Time{}
 	}
 	t, err := time.Parse(time.RFC3339, *v)
 	if err != nil {
-		*errs = append(*errs, httpx.FieldError{Field: field, Message: "must be an RFC 3339 date-time"})
+		*bad = append(*bad, errs.Field{Name: field, Message: "must be an RFC 3339 date-time"})
 	}
 	return t
 }
@@ -186,14 +188,14 @@ func (a *API) addWindow(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteProblem(w, r, p)
 		return
 	}
-	var errs []httpx.FieldError
-	starts := rfc3339(&errs, "starts_at", body.StartsAt)
-	ends := rfc3339(&errs, "ends_at", body.EndsAt)
-	if len(errs) > 0 {
-		httpx.WriteProblem(w, r, httpx.Invalid(errs...))
+	var bad []errs.Field
+	starts := rfc3339(&bad, "starts_at", body.StartsAt)
+	ends := rfc3339(&bad, "ends_at", body.EndsAt)
+	if len(bad) > 0 {
+		a.fail(w, r, errs.Invalid(bad...))
 		return
 	}
-	win, err := a.Apps.AddWindow(r.Context(), starts, ends, opsauth.Actor(r.Context()))
+	win, err := a.App.AddWindow(r.Context(), starts, ends, opsauth.Actor(r.Context()))
 	if err != nil {
 		a.fail(w, r, err)
 		return
@@ -202,7 +204,7 @@ func (a *API) addWindow(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *API) listWindows(w http.ResponseWriter, r *http.Request) {
-	list, err := a.Apps.Windows(r.Context())
+	list, err := a.App.Windows(r.Context())
 	if err != nil {
 		a.fail(w, r, err)
 		return
@@ -211,44 +213,24 @@ func (a *API) listWindows(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *API) deleteWindow(w http.ResponseWriter, r *http.Request) {
-	id, ok := pathID(r)
-	if !ok {
-		httpx.WriteProblem(w, r, httpx.NotFound())
-		return
+	id, err := pathID(r)
+	if err == nil {
+		err = a.App.DeleteWindow(r.Context(), id)
 	}
-	if err := a.Apps.DeleteWindow(r.Context(), id); err != nil {
+	if err != nil {
 		a.fail(w, r, err)
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
 }
 
-// session authenticates the certificate routes: a session only, since
-// they need the certificate code (PC-7).
-func (a *API) session(w http.ResponseWriter, r *http.Request) (applications.Principal, uuid.UUID, bool) {
-	id, ok := pathID(r)
-	if !ok {
-		httpx.WriteProblem(w, r, httpx.NotFound())
-		return applications.Principal{}, id, false
-	}
-	if !strings.HasPrefix(r.Header.Get("Authorization"), "Bearer ") {
-		a.fail(w, r, httpx.Unauthorized("a session token is required (POST /v1/sessions)"))
-		return applications.Principal{}, id, false
-	}
-	who, err := a.Apps.Authenticate(r.Context(), r, id)
+func (a *API) prefill(w http.ResponseWriter, r *http.Request) {
+	id, who, err := a.certificateAuth(r)
 	if err != nil {
 		a.fail(w, r, err)
-		return who, id, false
-	}
-	return who, id, true
-}
-
-func (a *API) prefill(w http.ResponseWriter, r *http.Request) {
-	who, id, ok := a.session(w, r)
-	if !ok {
 		return
 	}
-	p, err := a.Apps.Prefill(r.Context(), id, who)
+	p, err := a.App.Prefill(r.Context(), id, who)
 	if err != nil {
 		a.fail(w, r, err)
 		return
@@ -256,16 +238,17 @@ func (a *API) prefill(w http.ResponseWriter, r *http.Request) {
 	httpx.WriteJSON(w, http.StatusOK, p)
 }
 
-func (a *API) renew(w http.ResponseWriter, r *http.Request) { followUp(a, w, r, a.Apps.Renew) }
+func (a *API) renew(w http.ResponseWriter, r *http.Request) { followUp(a, w, r, a.App.Renew) }
 
-func (a *API) reissue(w http.ResponseWriter, r *http.Request) { followUp(a, w, r, a.Apps.Reissue) }
+func (a *API) reissue(w http.ResponseWriter, r *http.Request) { followUp(a, w, r, a.App.Reissue) }
 
 // followUp serves a renewal or reissue: session first, then the body of
 // type B, then the use case.
 func followUp[B any](a *API, w http.ResponseWriter, r *http.Request,
-	run func(context.Context, uuid.UUID, applications.Principal, B) (applications.Accepted, error)) {
-	who, id, ok := a.session(w, r)
-	if !ok {
+	run func(context.Context, uuid.UUID, domain.Principal, B) (app.Accepted, error)) {
+	id, who, err := a.certificateAuth(r)
+	if err != nil {
+		a.fail(w, r, err)
 		return
 	}
 	var body B
@@ -277,7 +260,7 @@ func followUp[B any](a *API, w http.ResponseWriter, r *http.Request,
 	a.accepted(w, r, acc, err)
 }
 
-func (a *API) accepted(w http.ResponseWriter, r *http.Request, acc applications.Accepted, err error) {
+func (a *API) accepted(w http.ResponseWriter, r *http.Request, acc app.Accepted, err error) {
 	if err != nil {
 		a.fail(w, r, err)
 		return

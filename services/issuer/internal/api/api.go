@@ -1,5 +1,5 @@
 // Package api is the issuer's HTTP edge: applicant routes under
-// /v1/certificates (session bearer token, resolved by intake over NATS),
+// /v1/certificates (intake's session token, verified locally),
 // the operator's revocations, and the public CA certificates and CRLs.
 // Use-case errors (pkg/errs) become RFC 9457 problems here and only here,
 // through httpx.WriteError.
@@ -17,12 +17,12 @@ import (
 
 	"github.com/go-chi/chi/v5"
 	"github.com/google/uuid"
-	"github.com/nats-io/nats.go"
 
-	"github.com/certlife/platform/pkg/events"
+	"github.com/certlife/platform/pkg/clock"
+	"github.com/certlife/platform/pkg/errs"
 	"github.com/certlife/platform/pkg/httpx"
 	"github.com/certlife/platform/pkg/opsauth"
-	"github.com/certlife/platform/pkg/rpc"
+	"github.com/certlife/platform/pkg/session"
 	"github.com/certlife/platform/services/issuer/internal/ca"
 	"github.com/certlife/platform/services/issuer/internal/issuance"
 	"github.com/certlife/platform/services/issuer/internal/profile"
@@ -31,10 +31,11 @@ import (
 
 // Handler serves the issuer's routes.
 type Handler struct {
-	Svc *issuance.Service
-	NC  *nats.Conn
-	Ops *opsauth.Tokens
-	Log *slog.Logger
+	Svc      *issuance.Service
+	Sessions *session.Verifier
+	Clock    clock.Clock
+	Ops      *opsauth.Tokens
+	Log      *slog.Logger
 }
 
 // Body bounds (SE-4).
@@ -65,36 +66,33 @@ func applicantID(ctx context.Context) string {
 	return id
 }
 
-// applicant resolves the session bearer token through intake (the
-// session's owner). The token is only sent over request/reply, never
-// logged or stored.
+// applicant verifies the session bearer token locally with intake's
+// public key (pkg/session): no call to intake per request. Every
+// /v1/certificates route is a certificate step, which needs a session
+// opened with the certificate code (PC-7, SPEC §5); a password-only
+// session is authenticated but not allowed here (403).
 func (h *Handler) applicant(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 		tok = strings.TrimSpace(tok)
-		if !ok || tok == "" || len(tok) > 512 {
+		if !ok || tok == "" {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="applicant"`)
-			httpx.WriteProblem(w, r, httpx.Unauthorized("a session bearer token is required"))
+			httpx.WriteError(w, r, h.Log, errs.Unauthorized("a session bearer token is required"))
 			return
 		}
-		ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
-		defer cancel()
-		resp, err := rpc.Call[events.SessionIntrospectResponse](ctx, h.NC, events.RPCSessionIntrospect,
-			events.SessionIntrospectRequest{Token: tok})
+		claims, err := h.Sessions.Verify(tok, h.Clock.Now())
 		if err != nil {
-			h.Log.Warn("session introspection failed", "err", err)
-			p := httpx.NewProblem(http.StatusServiceUnavailable, "unavailable", "Service unavailable",
-				"sessions cannot be checked right now")
-			p.RetryAfter = 5 * time.Second
-			httpx.WriteProblem(w, r, p)
-			return
-		}
-		if !resp.Active || resp.ApplicantID == "" {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="applicant", error="invalid_token"`)
-			httpx.WriteProblem(w, r, httpx.Unauthorized("the session is not active"))
+			httpx.WriteError(w, r, h.Log, errs.Unauthorized("the session is unknown or has expired"))
 			return
 		}
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), applicantKey{}, resp.ApplicantID)))
+		if !claims.CodeVerified {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="applicant", error="insufficient_scope"`)
+			httpx.WriteError(w, r, h.Log, &errs.Error{Kind: errs.KindForbidden, Slug: "certificate-code-required",
+				Detail: "certificate steps need a session opened with the certificate code (POST /v1/sessions with certificate_code)"})
+			return
+		}
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), applicantKey{}, claims.Subject)))
 	})
 }
 

@@ -18,6 +18,7 @@ import (
 	"github.com/certlife/platform/pkg/events"
 	"github.com/certlife/platform/pkg/timer"
 	"github.com/certlife/platform/services/issuer/internal/ca"
+	"github.com/certlife/platform/services/issuer/internal/domain"
 	"github.com/certlife/platform/services/issuer/internal/profile"
 	"github.com/certlife/platform/services/issuer/internal/store"
 )
@@ -229,10 +230,12 @@ func (s *Service) issue(ctx context.Context, tx pgx.Tx, c, prev *store.Certifica
 	if c.PreviousCertificateID != nil {
 		prevID = c.PreviousCertificateID.String()
 	}
+	windows := domain.Windows(cert.NotAfter)
 	if err := s.emit(ctx, tx, events.CertificateIssued{
 		CertificateID: c.ID.String(), ApplicationID: c.ApplicationID, ApplicantID: c.ApplicantID,
 		Product: c.Product, Kind: c.Kind, PreviousCertificateID: prevID, Recipient: recipient(c.Email, c.Language),
 		Serial: serialHex, Issuer: iss.Slug, NotBefore: cert.NotBefore, NotAfter: cert.NotAfter,
+		Windows: &windows,
 	}, c.CorrelationID); err != nil {
 		return State{}, err
 	}
@@ -378,5 +381,17 @@ func (s *Service) Chain(ctx context.Context, applicantID string, id uuid.UUID) (
 
 // List is an applicant's certificates eligible for a step.
 func (s *Service) List(ctx context.Context, applicantID, eligibility string) ([]*store.Certificate, error) {
-	return store.ListEligible(ctx, s.Pool, applicantID, eligibility, s.Clock.Now())
+	certs, err := store.ListEligible(ctx, s.Pool, applicantID, eligibility)
+	if err != nil || eligibility == store.EligibleRetrieval {
+		return certs, err
+	}
+	now := s.Clock.Now()
+	open := certs[:0]
+	for _, c := range certs {
+		w := domain.Windows(*c.NotAfter)
+		if (eligibility == store.EligibleRenewal && w.RenewalOpen(now)) || (eligibility == store.EligibleReissue && w.ReissueOpen(now)) {
+			open = append(open, c)
+		}
+	}
+	return open, nil
 }

@@ -151,33 +151,31 @@ const (
 	EligibleReissue   = "reissue"
 )
 
-// ListEligible lists an applicant's certificates eligible for a step at now.
+// ListEligible lists an applicant's certificates that may be eligible
+// for a step:
 //   - retrieval: approved and not yet delivered (PC-13, PC-14);
-//   - renewal: issued, not revoked, from 30 days before not_after until
-//     365 days after it (PC-8), and not already renewed;
-//   - reissue: issued, not revoked, more than 30 days left (PC-11), and no
-//     reissue already under way.
-func ListEligible(ctx context.Context, q Q, applicantID, eligibility string, now time.Time) ([]*Certificate, error) {
+//   - renewal: issued, not revoked and not already renewed;
+//   - reissue: issued, not revoked, and no reissue already under way.
+//
+// For renewal and reissue the caller keeps those inside the step's window
+// (domain.Windows, PC-8, PC-11): the window rule is written once, in Go.
+func ListEligible(ctx context.Context, q Q, applicantID, eligibility string) ([]*Certificate, error) {
 	var cond string
-	args := []any{applicantID}
 	switch eligibility {
 	case EligibleRetrieval:
 		cond = `((status = 'ready' AND retrieval_status IS NULL)
 			OR (status IN ('ready', 'issued') AND retrieval_status IN ('pending', 'ready')))`
 	case EligibleRenewal:
-		cond = `status = 'issued' AND revoked_at IS NULL
-			AND $2 >= not_after - interval '30 days' AND $2 <= not_after + interval '365 days'
+		cond = `status = 'issued' AND revoked_at IS NULL AND not_after IS NOT NULL
 			AND NOT EXISTS (SELECT 1 FROM certificates n WHERE n.previous_certificate_id = c.id AND n.kind = 'renewal')`
-		args = append(args, now)
 	case EligibleReissue:
-		cond = `status = 'issued' AND revoked_at IS NULL AND not_after - $2 > interval '30 days'
+		cond = `status = 'issued' AND revoked_at IS NULL AND not_after IS NOT NULL
 			AND NOT EXISTS (SELECT 1 FROM certificates n WHERE n.previous_certificate_id = c.id AND n.kind = 'reissue')`
-		args = append(args, now)
 	default:
 		return nil, errors.New("store: unknown eligibility " + eligibility)
 	}
 	rows, err := q.Query(ctx, `SELECT `+columns+` FROM certificates c WHERE applicant_id = $1 AND `+cond+`
-		ORDER BY created_at, id`, args...)
+		ORDER BY created_at, id`, applicantID)
 	if err != nil {
 		return nil, err
 	}

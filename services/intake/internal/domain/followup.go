@@ -1,17 +1,17 @@
-package form
+package domain
 
 import (
+	"github.com/certlife/platform/pkg/errs"
 	"github.com/certlife/platform/pkg/events"
-	"github.com/certlife/platform/pkg/httpx"
 )
 
 // Changes is the "changes" object of a renewal or reissue: the fields of
 // the new-application body to change. The organization and the subject's
 // names are part of it only to be refused by name (PC-9).
 type Changes struct {
-	Language     *string       `json:"language"`
-	Organization *Organization `json:"organization"`
-	Applicant    *Applicant    `json:"applicant"`
+	Language     *string            `json:"language"`
+	Organization *OrganizationInput `json:"organization"`
+	Applicant    *ApplicantInput    `json:"applicant"`
 }
 
 // Renewal is the body of POST /v1/certificates/{id}/renewals.
@@ -59,10 +59,10 @@ func (c *Changes) Apply(prevLanguage string, prevOrg events.Organization, prev e
 			}
 		}
 	}
-	merged := Applicant{
+	merged := ApplicantInput{
 		NameJa: &prev.NameJa, NameEn: &prev.NameEn, TitleJa: &prev.TitleJa, DepartmentJa: &prev.DepartmentJa,
 		TitleEn: &prev.TitleEn, Email: &prev.Email, Phone: &prev.Phone,
-		Address: &Address{PostalCode: &prev.Address.PostalCode, Prefecture: &prev.Address.Prefecture,
+		Address: &AddressInput{PostalCode: &prev.Address.PostalCode, Prefecture: &prev.Address.Prefecture,
 			City: &prev.Address.City, Street: &prev.Address.Street, Building: &prev.Address.Building},
 	}
 	if a := c.Applicant; a != nil {
@@ -96,7 +96,7 @@ func (c *Changes) Apply(prevLanguage string, prevOrg events.Organization, prev e
 		checked.add("language", "must be \"ja\" or \"en\"")
 	}
 	for _, fe := range checked {
-		e = append(e, httpx.FieldError{Field: "changes." + fe.Field, Message: fe.Message})
+		e = append(e, errs.Field{Name: "changes." + fe.Name, Message: fe.Message})
 	}
 	return out, e
 }

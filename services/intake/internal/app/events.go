@@ -1,4 +1,4 @@
-package applications
+package app
 
 import (
 	"context"
@@ -11,7 +11,7 @@ import (
 	"github.com/certlife/platform/pkg/events"
 	"github.com/certlife/platform/pkg/seal"
 	"github.com/certlife/platform/pkg/timer"
-	"github.com/certlife/platform/services/intake/internal/secret"
+	"github.com/certlife/platform/services/intake/internal/domain"
 	"github.com/certlife/platform/services/intake/internal/store"
 )
 
@@ -32,14 +32,17 @@ func (s *Service) Handlers() map[string]bus.Handler {
 	}
 }
 
-// withApplication loads the event's application for update, lets fn
-// change it, and writes it back with a timeline entry.
-func (s *Service) withApplication(ctx context.Context, tx pgx.Tx, env events.Envelope, id string, fn func(app *store.Application) error) error {
+// withApplication lets fn change the event's application (locked) and
+// adds the event to its timeline, in the consumer's transaction.
+func (s *Service) withApplication(ctx context.Context, tx pgx.Tx, env events.Envelope, id string, fn func(app *domain.Application) error) error {
 	appID, err := uuid.Parse(id)
 	if err != nil {
 		return bus.Permanent(err)
 	}
-	app, err := store.GetApplication(ctx, tx, appID, true)
+	if fn == nil {
+		fn = func(*domain.Application) error { return nil }
+	}
+	app, err := store.UpdateApplication(ctx, tx, appID, fn)
 	if errors.Is(err, store.ErrNotFound) {
 		// Not ours (e.g. an application another intake database holds):
 		// nothing to do, and retrying would not change that.
@@ -48,14 +51,6 @@ func (s *Service) withApplication(ctx context.Context, tx pgx.Tx, env events.Env
 	}
 	if err != nil {
 		return err
-	}
-	if fn != nil {
-		if err := fn(&app); err != nil {
-			return err
-		}
-		if err := store.UpdateApplication(ctx, tx, app); err != nil {
-			return err
-		}
 	}
 	return store.AddTimeline(ctx, tx, app.ID, env.OccurredAt, env.Type, &env.ID)
 }
@@ -69,8 +64,8 @@ func (s *Service) onPaymentConfirmed(ctx context.Context, tx pgx.Tx, env events.
 	if err != nil {
 		return err
 	}
-	return s.withApplication(ctx, tx, env, ev.ApplicationID, func(app *store.Application) error {
-		app.Status = advance(app.Status, StatusInReview)
+	return s.withApplication(ctx, tx, env, ev.ApplicationID, func(app *domain.Application) error {
+		app.Status = domain.Advance(app.Status, domain.StatusInReview)
 		return nil
 	})
 }
@@ -82,12 +77,12 @@ func (s *Service) onCouponRejected(ctx context.Context, tx pgx.Tx, env events.En
 	if err != nil {
 		return err
 	}
-	return s.withApplication(ctx, tx, env, ev.ApplicationID, func(app *store.Application) error {
-		if terminal(app.Status) {
+	return s.withApplication(ctx, tx, env, ev.ApplicationID, func(app *domain.Application) error {
+		if domain.Terminal(app.Status) {
 			return nil
 		}
 		reason := "coupon " + ev.Reason
-		app.Status, app.RejectionReason = StatusRejected, &reason
+		app.Status, app.RejectionReason = domain.StatusRejected, &reason
 		if err := timer.Cancel(ctx, tx, TimerCancelWindow, app.ID.String()); err != nil {
 			return err
 		}
@@ -106,9 +101,9 @@ func (s *Service) onReviewRejected(ctx context.Context, tx pgx.Tx, env events.En
 	if err != nil {
 		return err
 	}
-	return s.withApplication(ctx, tx, env, ev.ApplicationID, func(app *store.Application) error {
-		app.Status = advance(app.Status, StatusRejected)
-		if app.Status == StatusRejected {
+	return s.withApplication(ctx, tx, env, ev.ApplicationID, func(app *domain.Application) error {
+		app.Status = domain.Advance(app.Status, domain.StatusRejected)
+		if app.Status == domain.StatusRejected {
 			app.RejectionReason = &ev.Reason
 		}
 		return nil
@@ -127,11 +122,11 @@ func (s *Service) onCertificateReady(ctx context.Context, tx pgx.Tx, env events.
 	if err != nil {
 		return bus.Permanent(err)
 	}
-	return s.withApplication(ctx, tx, env, ev.ApplicationID, func(app *store.Application) error {
-		app.Status = advance(app.Status, StatusApproved)
+	return s.withApplication(ctx, tx, env, ev.ApplicationID, func(app *domain.Application) error {
+		app.Status = domain.Advance(app.Status, domain.StatusApproved)
 		app.CertificateID = &certID
-		if err := store.UpsertCertificate(ctx, tx, store.Certificate{
-			ID: certID, ApplicationID: app.ID, ApplicantID: app.ApplicantID, Status: "ready",
+		if err := store.UpsertCertificate(ctx, tx, domain.Certificate{
+			ID: certID, ApplicationID: app.ID, ApplicantID: app.ApplicantID, Status: domain.CertReady,
 		}); err != nil {
 			return err
 		}
@@ -146,18 +141,14 @@ func (s *Service) onCertificateReady(ctx context.Context, tx pgx.Tx, env events.
 	})
 }
 
-// issueCode makes a code, stores only its argon2id hash, and emits it
-// sealed.
+// issueCode makes a code, stores only its MAC (SE-7), and emits it
+// sealed for the notifier (SE-1).
 func (s *Service) issueCode(ctx context.Context, tx pgx.Tx, cause events.Envelope, applicant uuid.UUID, ev events.CertificateCodeIssued) error {
-	code, err := secret.NewCode()
+	code, err := domain.NewCode()
 	if err != nil {
 		return err
 	}
-	hash, err := secret.Hash(secret.NormalizeCode(code))
-	if err != nil {
-		return err
-	}
-	if err := store.SetCode(ctx, tx, applicant, hash, s.Clock.Now()); err != nil {
+	if err := store.SetCode(ctx, tx, applicant, s.CodeKey.MAC(code), s.Clock.Now()); err != nil {
 		return err
 	}
 	if ev.SealedCode, err = seal.Seal(s.NotifierKey, []byte(code)); err != nil {
@@ -176,7 +167,13 @@ func (s *Service) onCertificateIssued(ctx context.Context, tx pgx.Tx, env events
 		return err
 	}
 	notAfter := ev.NotAfter
-	return s.recordIssued(ctx, tx, env, ev.ApplicationID, ev.CertificateID, store.Certificate{NotAfter: &notAfter})
+	if ev.Windows == nil {
+		// An issuer older than the windows in its events: the certificate
+		// is recorded, but offered for renewal or reissue only once an
+		// event with windows says when.
+		s.Log.Warn("CertificateIssued without renewal and reissue windows", "certificate", ev.CertificateID)
+	}
+	return s.recordIssued(ctx, tx, env, ev.ApplicationID, ev.CertificateID, domain.Certificate{NotAfter: &notAfter, Windows: ev.Windows})
 }
 
 func (s *Service) onCertificateRetrieved(ctx context.Context, tx pgx.Tx, env events.Envelope) error {
@@ -185,20 +182,20 @@ func (s *Service) onCertificateRetrieved(ctx context.Context, tx pgx.Tx, env eve
 		return err
 	}
 	at := ev.RetrievedAt
-	return s.recordIssued(ctx, tx, env, ev.ApplicationID, ev.CertificateID, store.Certificate{RetrievedAt: &at})
+	return s.recordIssued(ctx, tx, env, ev.ApplicationID, ev.CertificateID, domain.Certificate{RetrievedAt: &at})
 }
 
 // recordIssued marks the application issued and records what the event
 // says of its certificate (cert carries the event's own facts).
-func (s *Service) recordIssued(ctx context.Context, tx pgx.Tx, env events.Envelope, applicationID, certificateID string, cert store.Certificate) error {
+func (s *Service) recordIssued(ctx context.Context, tx pgx.Tx, env events.Envelope, applicationID, certificateID string, cert domain.Certificate) error {
 	certID, err := uuid.Parse(certificateID)
 	if err != nil {
 		return bus.Permanent(err)
 	}
-	return s.withApplication(ctx, tx, env, applicationID, func(app *store.Application) error {
-		app.Status = advance(app.Status, StatusIssued)
+	return s.withApplication(ctx, tx, env, applicationID, func(app *domain.Application) error {
+		app.Status = domain.Advance(app.Status, domain.StatusIssued)
 		app.CertificateID = &certID
-		cert.ID, cert.ApplicationID, cert.ApplicantID, cert.Status = certID, app.ID, app.ApplicantID, "issued"
+		cert.ID, cert.ApplicationID, cert.ApplicantID, cert.Status = certID, app.ID, app.ApplicantID, domain.CertIssued
 		return store.UpsertCertificate(ctx, tx, cert)
 	})
 }
@@ -212,7 +209,7 @@ func (s *Service) onCertificateRevoked(ctx context.Context, tx pgx.Tx, env event
 	if err != nil {
 		return bus.Permanent(err)
 	}
-	cert, err := store.GetCertificate(ctx, tx, certID)
+	cert, err := store.GetCertificate(ctx, tx, certID, true)
 	if errors.Is(err, store.ErrNotFound) {
 		s.Log.Warn("revocation of an unknown certificate", "certificate", ev.CertificateID)
 		return nil
@@ -220,7 +217,7 @@ func (s *Service) onCertificateRevoked(ctx context.Context, tx pgx.Tx, env event
 	if err != nil {
 		return err
 	}
-	cert.Status = "revoked"
+	cert.Status = domain.CertRevoked
 	if err := store.UpsertCertificate(ctx, tx, cert); err != nil {
 		return err
 	}

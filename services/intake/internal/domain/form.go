@@ -1,6 +1,7 @@
-// Package form holds the application bodies of the public API and their
-// validation (PC-1): one field error per bad field, named by JSON path.
-package form
+package domain
+
+// The application bodies of the public API and their validation (PC-1):
+// one field error per bad field, named by JSON path.
 
 import (
 	"net/mail"
@@ -8,12 +9,12 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/certlife/platform/pkg/errs"
 	"github.com/certlife/platform/pkg/events"
-	"github.com/certlife/platform/pkg/httpx"
 )
 
-// Address is the work address of the applicant.
-type Address struct {
+// AddressInput is the work address of the applicant.
+type AddressInput struct {
 	PostalCode *string `json:"postal_code"`
 	Prefecture *string `json:"prefecture"`
 	City       *string `json:"city"`
@@ -21,20 +22,20 @@ type Address struct {
 	Building   *string `json:"building"`
 }
 
-// Applicant is the person the certificate is for.
-type Applicant struct {
-	NameJa       *string  `json:"name_ja"`
-	NameEn       *string  `json:"name_en"`
-	TitleJa      *string  `json:"title_ja"`
-	DepartmentJa *string  `json:"department_ja"`
-	TitleEn      *string  `json:"title_en"`
-	Email        *string  `json:"email"`
-	Phone        *string  `json:"phone"`
-	Address      *Address `json:"address"`
+// ApplicantInput is the person the certificate is for.
+type ApplicantInput struct {
+	NameJa       *string       `json:"name_ja"`
+	NameEn       *string       `json:"name_en"`
+	TitleJa      *string       `json:"title_ja"`
+	DepartmentJa *string       `json:"department_ja"`
+	TitleEn      *string       `json:"title_en"`
+	Email        *string       `json:"email"`
+	Phone        *string       `json:"phone"`
+	Address      *AddressInput `json:"address"`
 }
 
-// Organization is the applicant's organization.
-type Organization struct {
+// OrganizationInput is the applicant's organization.
+type OrganizationInput struct {
 	CompanyCode *string `json:"company_code"`
 	NameJa      *string `json:"name_ja"`
 	NameEn      *string `json:"name_en"`
@@ -43,12 +44,12 @@ type Organization struct {
 // NewApplication is the body of POST /v1/applications (SPEC §5). Pointers
 // tell a missing field from an empty one.
 type NewApplication struct {
-	Product      *string       `json:"product"`
-	Coupon       *string       `json:"coupon"`
-	Password     *string       `json:"password"`
-	Language     *string       `json:"language"`
-	Organization *Organization `json:"organization"`
-	Applicant    *Applicant    `json:"applicant"`
+	Product      *string            `json:"product"`
+	Coupon       *string            `json:"coupon"`
+	Password     *string            `json:"password"`
+	Language     *string            `json:"language"`
+	Organization *OrganizationInput `json:"organization"`
+	Applicant    *ApplicantInput    `json:"applicant"`
 }
 
 var (
@@ -71,18 +72,18 @@ var Prefectures = []string{
 }
 
 // Errors collects field errors.
-type Errors []httpx.FieldError
+type Errors []errs.Field
 
 func (e *Errors) add(field, msg string) {
-	*e = append(*e, httpx.FieldError{Field: field, Message: msg})
+	*e = append(*e, errs.Field{Name: field, Message: msg})
 }
 
-// Problem is the 422 for the collected errors, or nil.
-func (e Errors) Problem() *httpx.Problem {
+// Err is the 422 for the collected errors, or nil.
+func (e Errors) Err() error {
 	if len(e) == 0 {
 		return nil
 	}
-	return httpx.Invalid(e...)
+	return errs.Invalid(e...)
 }
 
 // text checks a required or optional text field and returns its value.
@@ -167,7 +168,7 @@ func checkPassword(e *Errors, field string, p *string) string {
 	return ""
 }
 
-func checkOrganization(e *Errors, o Organization) events.Organization {
+func checkOrganization(e *Errors, o OrganizationInput) events.Organization {
 	return events.Organization{
 		CompanyCode: e.text("organization.company_code", o.CompanyCode, true, 9, companyCodeRe, "must be the 9-digit company code"),
 		NameJa:      e.text("organization.name_ja", o.NameJa, true, 128, nil, ""),
@@ -175,7 +176,7 @@ func checkOrganization(e *Errors, o Organization) events.Organization {
 	}
 }
 
-func checkApplicant(e *Errors, a Applicant) events.Applicant {
+func checkApplicant(e *Errors, a ApplicantInput) events.Applicant {
 	out := events.Applicant{
 		NameJa:       e.text("applicant.name_ja", a.NameJa, true, 64, nil, ""),
 		NameEn:       e.text("applicant.name_en", a.NameEn, true, 64, nameEnRe, "must be in Latin letters"),
