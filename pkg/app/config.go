@@ -93,7 +93,10 @@ type Config struct {
 	// InboxRetention is how long a handled event's inbox row is kept (at
 	// least bus.MinInboxRetention, 1080h); OutboxQuarantineRetention how
 	// long a quarantined outbox row is kept for inspection.
-	InboxRetention            time.Duration `env:"INBOX_RETENTION" envDefault:"1080h"`
+	InboxRetention time.Duration `env:"INBOX_RETENTION" envDefault:"1080h"`
+	// DeliveryRetention is how long the notifier keeps the log of a
+	// message once it was sent or given up (NO-4).
+	DeliveryRetention         time.Duration `env:"DELIVERY_RETENTION" envDefault:"2160h"`
 	OutboxQuarantineRetention time.Duration `env:"OUTBOX_QUARANTINE_RETENTION" envDefault:"2160h"`
 	// RetentionInterval is the pause between two pruning passes of a
 	// table; RetentionBatch the most rows one transaction deletes.
@@ -173,6 +176,7 @@ func (c Config) LogValue() slog.Value {
 		slog.Int("timer_workers", c.TimerWorkers),
 		slog.Int("timer_max_attempts", c.TimerMaxAttempts),
 		slog.Duration("inbox_retention", c.InboxRetention),
+		slog.Duration("delivery_retention", c.DeliveryRetention),
 		slog.Duration("outbox_quarantine_retention", c.OutboxQuarantineRetention),
 		slog.Duration("retention_interval", c.RetentionInterval),
 		slog.Int("retention_batch", c.RetentionBatch),

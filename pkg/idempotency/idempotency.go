@@ -21,10 +21,14 @@ package idempotency
 import (
 	"bytes"
 	"context"
+	"crypto/aes"
+	"crypto/cipher"
 	"crypto/hmac"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -172,7 +176,15 @@ func (s *Store) Middleware(next http.Handler) http.Handler {
 		fp.Write([]byte(r.URL.RawQuery))
 		fp.Write([]byte{0})
 		fp.Write(body)
-		c := call{s: s, scope: scope.Sum(nil), fingerprint: fp.Sum(nil), owner: uuid.New()}
+		// The stored response is sealed under a key derived from the
+		// Idempotency-Key too: a response that carries a secret (the
+		// generated PKCS#12 password of a retrieval, IS-8) is never in the
+		// database in plaintext (SE-1), and only a caller holding the key
+		// can have it replayed.
+		sk := hmac.New(sha256.New, []byte(key))
+		sk.Write([]byte("certlife idempotent response v1"))
+		sk.Write(scope.Sum(nil))
+		c := call{s: s, scope: scope.Sum(nil), fingerprint: fp.Sum(nil), sealKey: sk.Sum(nil), owner: uuid.New()}
 		c.serve(w, r, next)
 	})
 }
@@ -185,7 +197,40 @@ type call struct {
 	s           *Store
 	scope       []byte
 	fingerprint []byte
+	sealKey     []byte
 	owner       uuid.UUID
+}
+
+// seal encrypts a response body for storage (AES-256-GCM, nonce first).
+func (c *call) seal(body []byte) ([]byte, error) {
+	block, err := aes.NewCipher(c.sealKey)
+	if err != nil {
+		return nil, err
+	}
+	gcm, err := cipher.NewGCM(block)
+	if err != nil {
+		return nil, err
+	}
+	nonce := make([]byte, gcm.NonceSize())
+	if _, err := rand.Read(nonce); err != nil {
+		return nil, err
+	}
+	return gcm.Seal(nonce, nonce, body, c.scope), nil
+}
+
+func (c *call) open(sealed []byte) ([]byte, error) {
+	block, err := aes.NewCipher(c.sealKey)
+	if err != nil {
+		return nil, err
+	}
+	gcm, err := cipher.NewGCM(block)
+	if err != nil {
+		return nil, err
+	}
+	if len(sealed) < gcm.NonceSize() {
+		return nil, errors.New("idempotency: stored response too short")
+	}
+	return gcm.Open(nil, sealed[:gcm.NonceSize()], sealed[gcm.NonceSize():], c.scope)
 }
 
 func (c *call) serve(w http.ResponseWriter, r *http.Request, next http.Handler) {
@@ -216,6 +261,12 @@ func (c *call) serve(w http.ResponseWriter, r *http.Request, next http.Handler) 
 			return
 		}
 		if rec.status != nil {
+			body, err := c.open(rec.body)
+			if err != nil {
+				httpx.WriteError(w, r, c.s.Log, fmt.Errorf("idempotency: stored response: %w", err))
+				return
+			}
+			rec.body = body
 			replay(w, rec)
 			return
 		}
@@ -290,9 +341,14 @@ func (c *call) run(w http.ResponseWriter, r *http.Request, next http.Handler) {
 			return
 		}
 		headers, _ := json.Marshal(rec.kept)
+		sealed, err := c.seal(rec.body.Bytes())
+		if err != nil {
+			c.logWarn("idempotent response not sealed", err)
+			return
+		}
 		if _, err := c.s.DB.Exec(ctx, `UPDATE idempotency_keys
 			SET status = $3, headers = $4, body = $5, owner = NULL, lease_until = NULL
-			WHERE scope = $1 AND owner = $2`, c.scope, c.owner, status, headers, rec.body.Bytes()); err != nil {
+			WHERE scope = $1 AND owner = $2`, c.scope, c.owner, status, headers, sealed); err != nil {
 			// The key stays in progress until its lease passes; then a retry runs again.
 			c.logWarn("idempotent response not recorded", err)
 		}

@@ -352,3 +352,27 @@ func TestAbandonedKeyIsTakenOverAfterLeaseSE6(t *testing.T) {
 		t.Fatal(status)
 	}
 }
+
+// SE-6, SE-1: a response is stored sealed under a key derived from the
+// Idempotency-Key, so a secret it carries (the generated PKCS#12 password
+// a retrieval answers once, IS-8) is never in the database in plaintext,
+// while a retry with the key still gets it back.
+func TestStoredResponsesAreSealedSE6(t *testing.T) {
+	f := newFixture(t, nil)
+	const secret = "s3cret-generated-password-xyz"
+	first := f.post(`{"note":"`+secret+`"}`, "Idempotency-Key", "k-secret")
+	if first.Status != 201 || !strings.Contains(string(first.Body), secret) {
+		t.Fatalf("first: %d %s", first.Status, first.Body)
+	}
+	var stored []byte
+	if err := f.pool.QueryRow(context.Background(), `SELECT body FROM idempotency_keys`).Scan(&stored); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(stored), secret) || strings.Contains(string(stored), `"note"`) {
+		t.Fatalf("the stored response is readable: %q", stored)
+	}
+	again := f.post(`{"note":"`+secret+`"}`, "Idempotency-Key", "k-secret")
+	if again.Status != 201 || string(again.Body) != string(first.Body) {
+		t.Fatalf("replay: %d %s", again.Status, again.Body)
+	}
+}

@@ -37,6 +37,11 @@ type Rule struct {
 	// deleted (written by the service, never from input), e.g.
 	// "status <> 'pending'".
 	Where string
+	// Prune, if set, replaces the generic DELETE for a table whose age is
+	// not one column (e.g. two tables pruned together): it deletes at most
+	// limit rows older than cutoff inside tx and says how many. Column is
+	// then unused.
+	Prune func(ctx context.Context, tx pgx.Tx, cutoff time.Time, limit int) (int64, error)
 	// Clock ages the rows; nil = the service's injected clock. Tables
 	// whose timestamps are Postgres's now() and whose bound follows
 	// JetStream's real-time windows (the inbox) use clock.Real.
@@ -71,7 +76,7 @@ func NewRegistry(reg prometheus.Registerer) *Registry {
 
 // Register declares a rule; a table has one rule.
 func (r *Registry) Register(rule Rule) error {
-	if !identifier.MatchString(rule.Table) || !identifier.MatchString(rule.Column) {
+	if !identifier.MatchString(rule.Table) || (rule.Prune == nil && !identifier.MatchString(rule.Column)) {
 		return fmt.Errorf("retention: bad table or column name %q.%q", rule.Table, rule.Column)
 	}
 	if rule.Period <= 0 {
@@ -133,18 +138,27 @@ func (r *Registry) prune(ctx context.Context, tx pgx.Tx, svcClock clock.Clock, t
 	if ages == nil {
 		ages = svcClock
 	}
-	table := pgx.Identifier{rule.Table}.Sanitize()
-	cond := pgx.Identifier{rule.Column}.Sanitize() + " < $1"
-	if rule.Where != "" {
-		cond += " AND (" + rule.Where + ")"
+	cutoff := ages.Now().Add(-rule.Period)
+	var n int64
+	if rule.Prune != nil {
+		var err error
+		if n, err = rule.Prune(ctx, tx, cutoff, r.Batch); err != nil {
+			return fmt.Errorf("retention: %s: %w", rule.Table, err)
+		}
+	} else {
+		table := pgx.Identifier{rule.Table}.Sanitize()
+		cond := pgx.Identifier{rule.Column}.Sanitize() + " < $1"
+		if rule.Where != "" {
+			cond += " AND (" + rule.Where + ")"
+		}
+		// ctid batches: a bounded DELETE without needing a key column.
+		tag, err := tx.Exec(ctx, `DELETE FROM `+table+` WHERE ctid = ANY(ARRAY(SELECT ctid FROM `+table+` WHERE `+cond+` LIMIT $2))`,
+			cutoff, r.Batch)
+		if err != nil {
+			return fmt.Errorf("retention: %s: %w", rule.Table, err)
+		}
+		n = tag.RowsAffected()
 	}
-	// ctid batches: a bounded DELETE without needing a key column.
-	tag, err := tx.Exec(ctx, `DELETE FROM `+table+` WHERE ctid = ANY(ARRAY(SELECT ctid FROM `+table+` WHERE `+cond+` LIMIT $2))`,
-		ages.Now().Add(-rule.Period), r.Batch)
-	if err != nil {
-		return fmt.Errorf("retention: %s: %w", rule.Table, err)
-	}
-	n := tag.RowsAffected()
 	r.deleted.WithLabelValues(rule.Table).Add(float64(n))
 	next := svcClock.Now().Add(r.Interval)
 	if n >= int64(r.Batch) {

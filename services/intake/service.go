@@ -16,6 +16,7 @@ import (
 
 	"github.com/certlife/platform/pkg/app"
 	"github.com/certlife/platform/pkg/bus"
+	"github.com/certlife/platform/pkg/retention"
 	"github.com/certlife/platform/pkg/seal"
 	"github.com/certlife/platform/pkg/session"
 	"github.com/certlife/platform/services/intake/internal/api"
@@ -109,7 +110,22 @@ func newService(d *app.Deps, o Options) (app.Service, error) {
 		Signer: signer, Verifier: verifier, Throttle: throttle, Metrics: metrics,
 		Hasher: intakeapp.NewHasher(c.Argon2Concurrency, queue, o.Argon2Wait, metrics),
 	}
-	return &service{d: d, uc: uc, api: &api.API{App: uc, Ops: d.Ops, Log: d.Log, Proxies: proxies}}, nil
+	if err := registerRetention(d, uc); err != nil {
+		return nil, err
+	}
+	return &service{d: d, uc: uc, api: &api.API{App: uc, Ops: d.Ops, Log: d.Log, Proxies: proxies, Idempotent: d.Idempotent}}, nil
+}
+
+// registerRetention bounds what intake writes on a hot path (issue 6
+// item 3): sessions a day after they expired; sign-in attempts (and the
+// per-e-mail rows without a lock) an hour after they left the throttle's
+// window.
+func registerRetention(d *app.Deps, uc *intakeapp.Service) error {
+	return errors.Join(
+		d.Retention.Register(retention.Rule{Table: "sessions", Column: "expires_at", Period: 24 * time.Hour}),
+		d.Retention.Register(retention.Rule{Table: "login_failures", Period: uc.Throttle.Window + time.Hour,
+			Prune: uc.PruneLoginFailures}),
+	)
 }
 
 // loadCodeKey reads CODE_HMAC_KEY_FILE: at least 32 bytes (surrounding
@@ -144,15 +160,4 @@ func (s *service) Hasher() *intakeapp.Hasher { return s.uc.Hasher }
 func (s *service) Start(ctx context.Context) error {
 	s.d.Timers.Handle(intakeapp.TimerCancelWindow, s.uc.CloseWindow)
 	return s.d.Bus.Start(ctx, bus.Consumer{Name: "intake-applications", Handlers: s.uc.Handlers()})
-}
-
-// PruneSessions and PruneLoginFailures are what the platform's retention
-// timer prunes in intake (issue 6 item 3): expired sessions, and sign-in
-// attempts older than the throttle's 15-minute window.
-func (s *service) PruneSessions(ctx context.Context, before time.Time) (int64, error) {
-	return s.uc.PruneSessions(ctx, before)
-}
-
-func (s *service) PruneLoginFailures(ctx context.Context) (int64, error) {
-	return s.uc.PruneLoginFailures(ctx)
 }

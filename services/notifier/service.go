@@ -23,6 +23,7 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/certlife/platform/pkg/app"
+	"github.com/certlife/platform/pkg/retention"
 	"github.com/certlife/platform/pkg/seal"
 	"github.com/certlife/platform/services/notifier/internal/api"
 	notifierapp "github.com/certlife/platform/services/notifier/internal/app"
@@ -87,6 +88,12 @@ func New(d *app.Deps) (app.Service, error) {
 	// timer due at start (after a downtime) finds its handler.
 	d.Timers.Handle(notifierapp.TimerSend, a.SendDue)
 	d.Timers.Handle(notifierapp.TimerReminder, a.ReminderDue)
+	// The delivery log is bounded (NO-4 keeps it for operators): messages
+	// sent or given up are pruned after DELIVERY_RETENTION; pending ones stay.
+	if err := d.Retention.Register(retention.Rule{Table: "deliveries", Period: d.Config.DeliveryRetention,
+		Prune: a.PruneDeliveries}); err != nil {
+		return nil, err
+	}
 	// The public key is what intake seals codes to (NOTIFIER_PUBLIC_KEY).
 	d.Log.Info("notifier key loaded", "public_key", key.Public().String())
 	return &Service{d: d, app: a, api: &api.Handlers{App: a, Ops: d.Ops, Log: d.Log}}, nil

@@ -26,21 +26,26 @@ type API struct {
 	Ops     *opsauth.Tokens
 	Log     *slog.Logger
 	Proxies Proxies
+	// Idempotent applies Idempotency-Key (SE-6) to the creating POSTs.
+	Idempotent func(http.Handler) http.Handler
 }
 
 // Routes mounts the routes.
 func (a *API) Routes(r chi.Router) {
-	r.Post("/v1/applications", a.submit)
+	idem := r.With(a.Idempotent)
+	idem.Post("/v1/applications", a.submit)
 	r.Get("/v1/applications/{id}", a.get)
-	r.Post("/v1/applications/{id}/cancellation", a.cancel)
+	idem.Post("/v1/applications/{id}/cancellation", a.cancel)
+	// Not idempotent by key: the answer holds a session token, which must
+	// not be stored (SE-6 excludes sessions).
 	r.Post("/v1/sessions", a.login)
 	r.Get("/v1/certificates/{id}/prefill", a.prefill)
-	r.Post("/v1/certificates/{id}/renewals", a.renew)
-	r.Post("/v1/certificates/{id}/reissues", a.reissue)
+	idem.Post("/v1/certificates/{id}/renewals", a.renew)
+	idem.Post("/v1/certificates/{id}/reissues", a.reissue)
 	r.Group(func(r chi.Router) {
 		r.Use(a.Ops.Require(opsauth.Admin))
 		r.Get("/ops/v1/maintenance-windows", a.listWindows)
-		r.Post("/ops/v1/maintenance-windows", a.addWindow)
+		r.With(a.Idempotent).Post("/ops/v1/maintenance-windows", a.addWindow)
 		r.Delete("/ops/v1/maintenance-windows/{id}", a.deleteWindow)
 	})
 }

@@ -4,20 +4,14 @@ import (
 	"context"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/certlife/platform/services/intake/internal/store"
 )
 
-// Retention (issue 6 item 3): what intake writes on a hot path and may
-// forget. The platform's retention timer calls these periodically.
-
-// PruneSessions deletes sessions that expired before `before`.
-func (s *Service) PruneSessions(ctx context.Context, before time.Time) (int64, error) {
-	return store.PruneSessions(ctx, s.Pool, before)
-}
-
-// PruneLoginFailures deletes sign-in attempts that left the throttle's
-// window (SE-3 looks back 15 minutes) and e-mail rows without a lock.
-func (s *Service) PruneLoginFailures(ctx context.Context) (int64, error) {
-	now := s.Clock.Now()
-	return store.PruneLoginFailures(ctx, s.Pool, now.Add(-s.Throttle.Window), now)
+// PruneLoginFailures is the retention rule of the sign-in tables (issue 6
+// item 3): attempts older than cutoff, and the per-e-mail rows that hold
+// neither a lock nor an attempt. The platform's retention timer calls it.
+func (s *Service) PruneLoginFailures(ctx context.Context, tx pgx.Tx, cutoff time.Time, _ int) (int64, error) {
+	return store.PruneLoginFailures(ctx, tx, cutoff, s.Clock.Now())
 }

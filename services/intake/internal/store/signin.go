@@ -124,8 +124,3 @@ func SessionLive(ctx context.Context, q Q, id uuid.UUID, now time.Time) (bool, e
 	return err == nil, err
 }
 
-// PruneSessions deletes sessions that expired before `before`.
-func PruneSessions(ctx context.Context, q Q, before time.Time) (int64, error) {
-	tag, err := q.Exec(ctx, `DELETE FROM sessions WHERE expires_at < $1`, before)
-	return tag.RowsAffected(), err
-}

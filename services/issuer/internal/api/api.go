@@ -36,6 +36,8 @@ type Handler struct {
 	Clock    clock.Clock
 	Ops      *opsauth.Tokens
 	Log      *slog.Logger
+	// Idempotent applies Idempotency-Key (SE-6) to the creating POSTs.
+	Idempotent func(http.Handler) http.Handler
 }
 
 // Body bounds (SE-4).
@@ -52,11 +54,11 @@ func (h *Handler) Routes(r chi.Router) {
 	r.Get("/crl/{file}", h.crl)
 	auth := r.With(h.applicant)
 	auth.Get("/v1/certificates", h.list)
-	auth.Post("/v1/certificates/{id}/retrieval", h.startRetrieval)
+	auth.With(h.Idempotent).Post("/v1/certificates/{id}/retrieval", h.startRetrieval)
 	auth.Get("/v1/certificates/{id}/retrieval", h.retrievalProgress)
 	auth.Get("/v1/certificates/{id}/retrieval/pkcs12", h.downloadPKCS12)
 	auth.Get("/v1/certificates/{id}/chain", h.chain)
-	r.With(h.Ops.Require(opsauth.Admin)).Post("/ops/v1/revocations", h.revoke)
+	r.With(h.Ops.Require(opsauth.Admin), h.Idempotent).Post("/ops/v1/revocations", h.revoke)
 }
 
 type applicantKey struct{}

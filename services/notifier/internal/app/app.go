@@ -8,6 +8,7 @@ package app
 
 import (
 	"context"
+	"github.com/jackc/pgx/v5"
 	"log/slog"
 	"time"
 
@@ -86,21 +87,9 @@ func (a *App) Deliveries(ctx context.Context, f DeliveryFilter) ([]domain.Delive
 	return store.ListDeliveries(ctx, a.Pool, store.Filter(f))
 }
 
-// pruneBatch bounds one DELETE of PruneDeliveries, so that pruning a
-// large backlog never holds many row locks in one statement.
-const pruneBatch = 1000
-
-// PruneDeliveries deletes the log of messages sent or given up before
-// before, in batches, and reports how many it deleted. Pending messages
-// stay. This is what the retention timer calls (SPEC: every table written
-// on a hot path has a bound).
-func (a *App) PruneDeliveries(ctx context.Context, before time.Time) (int64, error) {
-	var total int64
-	for {
-		n, err := store.PruneDeliveries(ctx, a.Pool, before, pruneBatch)
-		total += n
-		if err != nil || n < pruneBatch {
-			return total, err
-		}
-	}
+// PruneDeliveries is the delivery log's retention rule: it deletes at
+// most limit messages sent or given up before cutoff, inside tx. Pending
+// messages stay. The platform's retention timer calls it in batches.
+func (a *App) PruneDeliveries(ctx context.Context, tx pgx.Tx, cutoff time.Time, limit int) (int64, error) {
+	return store.PruneDeliveries(ctx, tx, cutoff, limit)
 }
