@@ -123,4 +123,3 @@ func SessionLive(ctx context.Context, q Q, id uuid.UUID, now time.Time) (bool, e
 	}
 	return err == nil, err
 }
-
