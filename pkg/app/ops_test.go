@@ -217,11 +217,11 @@ func TestPlatformRetentionIsRegistered(t *testing.T) {
 	for _, r := range u.Deps.Retention.Rules() {
 		tables = append(tables, r.Table)
 	}
-	if strings.Join(tables, ",") != "consumer_failures,inbox,outbox_quarantine" {
+	if strings.Join(tables, ",") != "consumer_failures,idempotency_keys,inbox,outbox_quarantine" {
 		t.Fatalf("platform retention rules: %v", tables)
 	}
 	var timers int
-	if err := u.Deps.Pool.QueryRow(context.Background(), `SELECT count(*) FROM timers WHERE kind = 'retention'`).Scan(&timers); err != nil || timers != 3 {
+	if err := u.Deps.Pool.QueryRow(context.Background(), `SELECT count(*) FROM timers WHERE kind = 'retention'`).Scan(&timers); err != nil || timers != 4 {
 		t.Fatalf("%d retention timers (%v)", timers, err)
 	}
 	cfg := p.Config
