@@ -79,12 +79,18 @@ func check(t *testing.T, p *testenv.Platform, number, product string) events.Cou
 
 func application(number, product string) events.Application {
 	id := uuid.NewString()
-	return events.Application{
+	a := events.Application{
 		ID: id, ApplicantID: "applicant-" + id[:8], Product: product, Kind: events.KindNew, Language: "ja",
 		Coupon:       number,
 		Organization: events.Organization{CompanyCode: "984940947", NameJa: "日本ベリサイン株式会社", NameEn: "VeriSign Japan K.K."},
 		Applicant:    events.Applicant{NameJa: "辺利 太郎", NameEn: "Veri Taro", Email: "taro@example.co.jp", Phone: "0350001111"},
 	}
+	if product == events.ProductServer {
+		a.Server = &events.ServerApplication{CustomerID: a.ApplicantID, OrderID: uuid.NewString(), TermMonths: 12,
+			CSR: "(pem)", CommonName: "www.example.jp", TechnicalContact: events.Contact{Email: "tech@example.jp"},
+			Organization: events.ServerOrganization{DUNS: "123456789"}}
+	}
+	return a
 }
 
 func provisional(p *testenv.Platform, a events.Application) events.ApplicationProvisional {

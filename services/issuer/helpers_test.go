@@ -133,7 +133,8 @@ func application(applicantID, kind, previous, reissueReason string) events.Appli
 	return events.Application{
 		ID: uuid.NewString(), ApplicantID: applicantID, Product: events.ProductClient, Kind: kind, Language: "ja",
 		Coupon:       "12345678-87654321",
-		Organization: events.Organization{CompanyCode: "984940947", NameJa: "日本ベリサイン株式会社", NameEn: "VeriSign Japan K.K."},
+		Organization: events.Organization{CompanyCode: "984940947", NameJa: "日本ベリサイン株式会社", NameEn: "VeriSign Japan K.K.",
+			Identifier: "NTRJP-4010001012345"},
 		Applicant: events.Applicant{NameJa: "辺利 太郎", NameEn: "Veri Taro", Email: applicantID + "@example.co.jp",
 			Phone: "0350001111", Address: events.Address{PostalCode: "1040028", Prefecture: "東京都", City: "中央区", Street: "八重洲2-8-1"}},
 		PreviousCertificateID: previous,
@@ -308,3 +309,15 @@ func fieldNamed(p map[string]any, field string) bool {
 }
 
 func hexSerial(c *x509.Certificate) string { return fmt.Sprintf("%x", c.SerialNumber) }
+
+// serverPart makes an Application a server (OV TLS) application, as
+// intake would describe one.
+func serverPart(a events.Application) events.Application {
+	a.Product = events.ProductServer
+	a.Server = &events.ServerApplication{CustomerID: a.ApplicantID, OrderID: uuid.NewString(), TermMonths: 12,
+		CSR: "-----BEGIN CERTIFICATE REQUEST-----\n-----END CERTIFICATE REQUEST-----\n", CommonName: "www.example.jp",
+		DCV: events.DCVChoice{Method: events.DCVMethodDNS}, TechnicalContact: events.Contact{Name: "Tech", Email: "tech@example.jp"},
+		Organization: events.ServerOrganization{DUNS: "123456789", NameEn: "Example K.K.",
+			Address: events.ServerAddress{Street: "1-1 Marunouchi", City: "Chiyoda-ku", State: "Tokyo", Country: "JP"}}}
+	return a
+}

@@ -29,7 +29,7 @@ func TestReviewApprovedTwiceMakesOneCertificate_IS5(t *testing.T) {
 	}
 	// A server application is not this flow's: no certificate.
 	s := application("applicant-f", events.KindNew, "", "")
-	s.Product = events.ProductServer
+	s = serverPart(s)
 	e.Publish(events.ReviewApproved{ReviewID: uuid.NewString(), Application: s, Reviewer: "ops:one"}, s.ID)
 	testenv.Eventually(t, wait, "server approval handled", func() bool {
 		return e.count(`SELECT count(*) FROM inbox WHERE consumer = 'issuer-certificates'`) == 3

@@ -211,7 +211,7 @@ func TestSMIMECAIssuesNoServerCertificate_IS11(t *testing.T) {
 	client := application("applicant-sv", events.KindNew, "", "")
 	e.issueCSR(tok, e.approve(client), newKey(t))
 	server := application("applicant-sv", events.KindNew, "", "")
-	server.Product = events.ProductServer
+	server = serverPart(server)
 	e.Publish(events.ReviewApproved{ReviewID: uuid.NewString(), Application: server, Reviewer: "ops:test"}, server.ID)
 	// A later client approval is processed after the server one (one
 	// consumer, in order), so by its CertificateReady the server
