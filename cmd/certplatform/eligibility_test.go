@@ -51,6 +51,7 @@ func TestEligibilityWindowsAgreeAcrossServices_PC8_PC11(t *testing.T) {
 		c.SessionPublicKey = session.EncodePublicKey(signing.Public().(ed25519.PublicKey))
 		c.CodeHMACKeyFile = codeKey
 		c.CancelWindow = time.Hour
+		c.DevMode = true // the issuer's throwaway CA
 	}}, intake.Definition, issuer.Definition)
 	// Billing's instant coupon check; billing itself is not needed here.
 	if _, err := rpc.Serve(p.NC, events.RPCCouponCheck, p.Log, func(context.Context, events.CouponCheckRequest) (events.CouponCheckResponse, error) {
