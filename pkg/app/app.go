@@ -146,6 +146,7 @@ func Build(ctx context.Context, def Definition, sh Shared) (*Unit, error) {
 	d.Idempotent = d.Idempotency.Middleware
 	d.Ops = sh.Ops.WithRecorder(auditOpsRequest(pool, sh.Clock, log))
 	auditQueries(d)
+	runtimeQueries(d)
 	svc, err := def.New(d)
 	if err != nil {
 		pool.Close()

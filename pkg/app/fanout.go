@@ -61,6 +61,7 @@ type opsReply struct {
 	Result json.RawMessage `json:"result,omitempty"`
 	Error  string          `json:"error,omitempty"`
 	Status int             `json:"status,omitempty"`
+	Slug   string          `json:"slug,omitempty"`
 }
 
 // auditQueries registers the audit log's list and verify (OP-4).
@@ -122,7 +123,7 @@ func answerOps(ctx context.Context, log *slog.Logger, q OpsQuery, op string, par
 	res, err := q(ctx, params)
 	if err != nil {
 		if e, ok := errs.As(err); ok && e.Kind != errs.KindInternal {
-			return opsReply{Error: e.Error(), Status: statusOf(e.Kind)}
+			return opsReply{Error: e.Error(), Status: statusOf(e.Kind), Slug: e.Slug}
 		}
 		log.Error("ops query failed", "op", op, "err", err)
 		return opsReply{Error: "internal error", Status: http.StatusInternalServerError}
@@ -142,6 +143,8 @@ func statusOf(k errs.Kind) int {
 		return http.StatusNotFound
 	case errs.KindConflict:
 		return http.StatusConflict
+	case errs.KindUnavailable:
+		return http.StatusServiceUnavailable
 	default:
 		return http.StatusInternalServerError
 	}
@@ -164,6 +167,7 @@ type Answer struct {
 	Result  json.RawMessage `json:"result,omitempty"`
 	Error   string          `json:"error,omitempty"`
 	Status  int             `json:"-"`
+	Slug    string          `json:"-"`
 }
 
 // FanOut asks every registered service (or only those named) the query op
@@ -207,7 +211,7 @@ func FanOut(ctx context.Context, nc *nats.Conn, js jetstream.JetStream, op strin
 				answers[i].Status = http.StatusBadGateway
 				return
 			}
-			answers[i].Result, answers[i].Error, answers[i].Status = rep.Result, rep.Error, rep.Status
+			answers[i].Result, answers[i].Error, answers[i].Status, answers[i].Slug = rep.Result, rep.Error, rep.Status, rep.Slug
 		}()
 	}
 	wg.Wait()
