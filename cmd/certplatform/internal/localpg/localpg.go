@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // LocalURL is the machine's own server, tried when DATABASE_URL is unset.
@@ -49,10 +50,16 @@ func (c *Cluster) Stop() {
 // Find returns a database URL for the platform, creating the certplatform
 // database when it connects to a server's admin database.
 func Find(ctx context.Context, configured, dataDir string, log *slog.Logger) (string, *Cluster, error) {
+	return FindNamed(ctx, configured, dataDir, DBName, log)
+}
+
+// FindNamed is Find with the database named dbName (split mode keeps its
+// own database beside the all-in-one's).
+func FindNamed(ctx context.Context, configured, dataDir, dbName string, log *slog.Logger) (string, *Cluster, error) {
 	if configured != "" {
 		return configured, nil, nil
 	}
-	if url, err := ensureDB(ctx, LocalURL); err == nil {
+	if url, err := ensureDB(ctx, LocalURL, dbName); err == nil {
 		log.Info("using the local Postgres server", "url", url)
 		return url, nil, nil
 	}
@@ -64,7 +71,7 @@ func Find(ctx context.Context, configured, dataDir string, log *slog.Logger) (st
 	if err != nil {
 		return "", nil, err
 	}
-	url, err = ensureDB(ctx, url)
+	url, err = ensureDB(ctx, url, dbName)
 	if err != nil {
 		cl.Stop()
 		return "", nil, err
@@ -72,9 +79,47 @@ func Find(ctx context.Context, configured, dataDir string, log *slog.Logger) (st
 	return url, cl, nil
 }
 
-// ensureDB connects to adminURL and creates the platform database if
+// Ensure creates the database that url names when it does not exist yet,
+// connecting to the same server's postgres database to do so.
+func Ensure(ctx context.Context, url string) error {
+	cfg, err := pgx.ParseConfig(url)
+	if err != nil {
+		return err
+	}
+	if cfg.Database == "" || cfg.Database == "postgres" {
+		return nil
+	}
+	admin := cfg.Copy()
+	admin.Database = "postgres"
+	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	conn, err := pgx.ConnectConfig(cctx, admin)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(ctx)
+	return createIfMissing(ctx, conn, cfg.Database)
+}
+
+func createIfMissing(ctx context.Context, conn *pgx.Conn, name string) error {
+	var exists bool
+	if err := conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)`, name).Scan(&exists); err != nil {
+		return err
+	}
+	if exists {
+		return nil
+	}
+	_, err := conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize())
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == "42P04" { // created meanwhile
+		return nil
+	}
+	return err
+}
+
+// ensureDB connects to adminURL and creates the database dbName if
 // needed; it returns the URL of that database.
-func ensureDB(ctx context.Context, adminURL string) (string, error) {
+func ensureDB(ctx context.Context, adminURL, dbName string) (string, error) {
 	cfg, err := pgx.ParseConfig(adminURL)
 	if err != nil {
 		return "", err
@@ -86,19 +131,13 @@ func ensureDB(ctx context.Context, adminURL string) (string, error) {
 		return "", err
 	}
 	defer conn.Close(ctx)
-	var exists bool
-	if err := conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)`, DBName).Scan(&exists); err != nil {
+	if err := createIfMissing(ctx, conn, dbName); err != nil {
 		return "", err
 	}
-	if !exists {
-		if _, err := conn.Exec(ctx, "CREATE DATABASE "+DBName); err != nil {
-			return "", err
-		}
-	}
 	if cfg.Host != "" && cfg.Host[0] == '/' {
-		return fmt.Sprintf("host=%s port=%d user=%s dbname=%s sslmode=disable", cfg.Host, cfg.Port, cfg.User, DBName), nil
+		return fmt.Sprintf("host=%s port=%d user=%s dbname=%s sslmode=disable", cfg.Host, cfg.Port, cfg.User, dbName), nil
 	}
-	return fmt.Sprintf("postgres://%s@%s:%d/%s?sslmode=disable", cfg.User, cfg.Host, cfg.Port, DBName), nil
+	return fmt.Sprintf("postgres://%s@%s:%d/%s?sslmode=disable", cfg.User, cfg.Host, cfg.Port, dbName), nil
 }
 
 func serverBinaries() (string, error) {

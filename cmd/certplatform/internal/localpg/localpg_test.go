@@ -32,7 +32,7 @@ func TestPrivateClusterStartsAndRestarts(t *testing.T) {
 		if err != nil {
 			t.Fatalf("start %d: %v", i, err)
 		}
-		url, err := ensureDB(ctx, admin)
+		url, err := ensureDB(ctx, admin, DBName)
 		if err != nil {
 			cl.Stop()
 			t.Fatal(err)

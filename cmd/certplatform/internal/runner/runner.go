@@ -92,7 +92,7 @@ func StartWithClock(ctx context.Context, cfg app.Config, log *slog.Logger, clk c
 		p.NATSURL = cfg.NatsURL
 	}
 	cfg.NatsURL = p.NATSURL
-	if err := devSecrets(&cfg, p); err != nil {
+	if p.OpsToken, err = DevSecrets(&cfg); err != nil {
 		return nil, err
 	}
 	if cfg.SMTPAddr == "" {
@@ -116,6 +116,9 @@ func StartWithClock(ctx context.Context, cfg app.Config, log *slog.Logger, clk c
 		p.Clock = clock.NewOffset()
 	default:
 		p.Clock = clock.Real{}
+	}
+	if err := DevCA(&cfg, p.Clock.Now(), log); err != nil {
+		return nil, err
 	}
 	ops, err := opsauth.Parse(cfg.OpsTokens)
 	if err != nil {
@@ -210,36 +213,37 @@ func startNATS(dir string) (*server.Server, error) {
 	return ns, nil
 }
 
-// devSecrets fills what a developer should not have to configure: the
+// DevSecrets fills what a developer should not have to configure: the
 // notifier's key pair, an ops token and a webhook secret, kept in DATA_DIR
-// (0600) so they survive restarts.
-func devSecrets(cfg *app.Config, p *Platform) error {
+// (0600) so they survive restarts. It returns the ops token it generated
+// ("" when OPS_TOKENS was given). The all-in-one and split mode share it.
+func DevSecrets(cfg *app.Config) (opsToken string, err error) {
 	if cfg.NotifierPrivateKeyFile == "" {
 		cfg.NotifierPrivateKeyFile = filepath.Join(cfg.DataDir, "notifier.key")
 	}
 	if cfg.NotifierPublicKey == "" {
 		k, err := seal.LoadOrCreate(cfg.NotifierPrivateKeyFile, true)
 		if err != nil {
-			return err
+			return "", err
 		}
 		cfg.NotifierPublicKey = k.Public().String()
 	}
 	if cfg.OpsTokens == "" {
 		tok, err := persistentSecret(filepath.Join(cfg.DataDir, "ops-token"))
 		if err != nil {
-			return err
+			return "", err
 		}
 		cfg.OpsTokens = tok + ":admin"
-		p.OpsToken = tok
+		opsToken = tok
 	}
 	if cfg.WebhookSecret == "" {
 		s, err := persistentSecret(filepath.Join(cfg.DataDir, "webhook-secret"))
 		if err != nil {
-			return err
+			return "", err
 		}
 		cfg.WebhookSecret = s
 	}
-	return nil
+	return opsToken, nil
 }
 
 func persistentSecret(path string) (string, error) {
