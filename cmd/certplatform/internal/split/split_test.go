@@ -842,4 +842,3 @@ func (m *mailbox) waitCode(ctx context.Context, email string) (string, error) {
 		}
 	}
 }
-
