@@ -14,6 +14,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"math/rand/v2"
 	"net"
@@ -67,6 +68,7 @@ const readyTimeout = 3 * time.Minute
 // $DATA_DIR/run/split.json once every process is ready (tests and scripts
 // read it; it is removed on stop).
 type State struct {
+	PID       int        `json:"pid"` // the supervisor's
 	API       string     `json:"api"`
 	NATSURL   string     `json:"nats_url"`
 	MailDir   string     `json:"mail_dir,omitempty"`
@@ -97,6 +99,7 @@ type Supervisor struct {
 	stopping      atomic.Bool
 	pg            *localpg.Cluster
 	stopOnce      sync.Once
+	lock          *os.File // split.pid, locked while the supervisor lives
 }
 
 // Main runs `certplatform split` until SIGINT or SIGTERM.
@@ -182,17 +185,28 @@ func Start(ctx context.Context, cfg app.Config, binDir string, log *slog.Logger)
 	return s, nil
 }
 
-// claim writes the supervisor's PID file, refusing to start beside a
-// running split mode on the same DATA_DIR.
+// claim writes the supervisor's PID file and holds a lock on it for its
+// whole life (the kernel drops the lock when the process ends, however it
+// ends), refusing to start beside a running split mode on the same DATA_DIR.
 func (s *Supervisor) claim() error {
 	path := filepath.Join(s.runDir, "split.pid")
-	if b, err := os.ReadFile(path); err == nil {
-		if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && pid != os.Getpid() && syscall.Kill(pid, 0) == nil {
-			return fmt.Errorf("split mode already runs on this DATA_DIR (pid %d in %s)", pid, path)
-		}
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return err
 	}
-	_ = os.Remove(filepath.Join(s.runDir, "split.json"))
-	return writeAtomic(path, []byte(strconv.Itoa(os.Getpid())+"\n"))
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		b, _ := io.ReadAll(f)
+		f.Close()
+		return fmt.Errorf("split mode already runs on this DATA_DIR (pid %s in %s)", strings.TrimSpace(string(b)), path)
+	}
+	s.lock = f
+	_ = os.Remove(filepath.Join(s.runDir, "split.json")) // left by a supervisor killed with -9
+	s.State.PID = os.Getpid()
+	if err := f.Truncate(0); err != nil {
+		return err
+	}
+	_, err = f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
+	return err
 }
 
 // prepare fills the configuration every process shares: the database
@@ -291,6 +305,9 @@ func (s *Supervisor) plan(cfg app.Config) error {
 	upstreams := map[string][]string{}
 	stage = nil
 	for _, g := range Services {
+		if _, err := os.Stat(filepath.Join(s.binDir, g.Service)); err != nil {
+			return fmt.Errorf("no %s binary in %s (`make build` puts them in bin/; or give -bin DIR): %w", g.Service, s.binDir, err)
+		}
 		for i := 1; i <= g.Replicas; i++ {
 			p, err := ports.take()
 			if err != nil {
@@ -409,7 +426,10 @@ func (s *Supervisor) Stop() {
 		}
 		s.pg.Stop()
 		_ = os.Remove(filepath.Join(s.runDir, "split.json"))
-		_ = os.Remove(filepath.Join(s.runDir, "split.pid"))
+		if s.lock != nil {
+			_ = os.Remove(s.lock.Name())
+			s.lock.Close()
+		}
 	})
 }
 
