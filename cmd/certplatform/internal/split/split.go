@@ -433,16 +433,29 @@ func (s *Supervisor) Stop() {
 	})
 }
 
-// ports hands out free loopback ports below Linux's ephemeral range
-// (32768–60999), so that an outgoing connection cannot take the port of a
-// process being restarted.
-type ports struct{ taken map[int]bool }
+// ports hands out free loopback ports below the kernel's ephemeral range
+// (net.ipv4.ip_local_port_range, 32768–60999 by default), so that an
+// outgoing connection cannot take the port of a process being restarted.
+type ports struct {
+	taken  map[int]bool
+	lo, hi int
+}
 
-func newPorts() *ports { return &ports{taken: map[int]bool{}} }
+func newPorts() *ports {
+	hi := 32768
+	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		if f := strings.Fields(string(b)); len(f) == 2 {
+			if v, err := strconv.Atoi(f[0]); err == nil && v > 2048 {
+				hi = v
+			}
+		}
+	}
+	return &ports{taken: map[int]bool{}, lo: max(1024, hi-12000), hi: hi}
+}
 
 func (ps *ports) take() (int, error) {
 	for range 1000 {
-		p := 20000 + rand.IntN(12000)
+		p := ps.lo + rand.IntN(ps.hi-ps.lo)
 		if ps.taken[p] {
 			continue
 		}
@@ -454,5 +467,5 @@ func (ps *ports) take() (int, error) {
 		ps.taken[p] = true
 		return p, nil
 	}
-	return 0, errors.New("no free loopback port between 20000 and 32000")
+	return 0, fmt.Errorf("no free loopback port between %d and %d", ps.lo, ps.hi)
 }
