@@ -86,15 +86,19 @@ func Ensure(ctx context.Context, url string) error {
 	if err != nil {
 		return err
 	}
-	if cfg.Database == "" || cfg.Database == "postgres" {
-		return nil
+	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	conn, err := pgx.ConnectConfig(cctx, cfg)
+	if err == nil {
+		return conn.Close(ctx)
+	}
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) || pgErr.Code != "3D000" { // not "database does not exist"
+		return err
 	}
 	admin := cfg.Copy()
 	admin.Database = "postgres"
-	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	conn, err := pgx.ConnectConfig(cctx, admin)
-	if err != nil {
+	if conn, err = pgx.ConnectConfig(cctx, admin); err != nil {
 		return err
 	}
 	defer conn.Close(ctx)

@@ -2,12 +2,16 @@ package localpg
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/certlife/platform/pkg/testenv"
 )
 
 // SPEC §7: with no DATABASE_URL and no server on 127.0.0.1:5432, `make
@@ -49,5 +53,33 @@ func TestPrivateClusterStartsAndRestarts(t *testing.T) {
 		if err != nil || db != DBName {
 			t.Fatalf("database %q (%v)", db, err)
 		}
+	}
+}
+
+// SPEC §7 (split mode): the database DATABASE_URL names is created when it
+// does not exist yet, and a second start finds it.
+func TestEnsureCreatesTheNamedDatabase(t *testing.T) {
+	ctx := context.Background()
+	admin, err := pgx.ParseConfig(testenv.AdminURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := fmt.Sprintf("certlife_ensure_%d_%d", os.Getpid(), time.Now().UnixNano()%1e6)
+	url := fmt.Sprintf("postgres://%s@%s:%d/%s?sslmode=disable", admin.User, admin.Host, admin.Port, name)
+	t.Cleanup(func() {
+		if c, err := pgx.Connect(ctx, testenv.AdminURL()); err == nil {
+			_, _ = c.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
+			c.Close(ctx)
+		}
+	})
+	for i := 0; i < 2; i++ {
+		if err := Ensure(ctx, url); err != nil {
+			t.Fatalf("ensure %d: %v", i, err)
+		}
+		c, err := pgx.Connect(ctx, url)
+		if err != nil {
+			t.Fatalf("connect after ensure %d: %v", i, err)
+		}
+		c.Close(ctx)
 	}
 }
