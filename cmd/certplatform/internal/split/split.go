@@ -249,6 +249,14 @@ func (s *Supervisor) plan(cfg app.Config) error {
 			return err
 		}
 		proxyAddr = net.JoinHostPort(host, strconv.Itoa(p))
+	} else {
+		ln, err := net.Listen("tcp", proxyAddr)
+		if err != nil {
+			return fmt.Errorf("HTTP_ADDR %s cannot be used (is `make run` running?): %w", proxyAddr, err)
+		}
+		ln.Close()
+		n, _ := strconv.Atoi(port)
+		ports.taken[n] = true
 	}
 	s.State.API = "http://" + proxyAddr
 	if cfg.PublicURL == "" {
