@@ -8,11 +8,16 @@ SERVICES := intake validation billing issuer notifier
 # package starts its own embedded NATS and Postgres databases.
 GOTEST_FLAGS ?= -count=1 -p 2 -timeout 15m
 
-.PHONY: run test bench build lint fmt tidy clean
+.PHONY: run run-split test bench build lint fmt tidy clean
 
 ## run: the whole platform in one process (embedded NATS, local or private Postgres, mail sink)
 run: $(BIN)/certplatform
 	$(BIN)/certplatform
+
+## run-split: the platform as separate processes (3-node NATS cluster, two intake and
+## two issuer replicas, one of each other service, mail sink, proxy on HTTP_ADDR)
+run-split: build
+	$(BIN)/certplatform split
 
 ## test: every test, against real Postgres, NATS and SMTP
 test:

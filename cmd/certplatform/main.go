@@ -1,6 +1,13 @@
 // Command certplatform runs the whole platform in one process: the five
 // services, an embedded NATS JetStream server, Postgres (local or a
 // private cluster), an SMTP sink and a dev CA. `make run` starts it.
+//
+// It is also the multi-call binary of split mode (`make run-split`):
+//
+//	certplatform split       the supervisor: every service as its own process
+//	certplatform nats-node   one node of the NATS JetStream cluster
+//	certplatform proxy       the reverse proxy in front of the replicas
+//	certplatform mailsink    the SMTP sink writing .eml files
 package main
 
 import (
@@ -10,13 +17,36 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/certlife/platform/cmd/certplatform/internal/natsnode"
+	"github.com/certlife/platform/cmd/certplatform/internal/proxy"
 	"github.com/certlife/platform/cmd/certplatform/internal/runner"
+	"github.com/certlife/platform/cmd/certplatform/internal/split"
 	"github.com/certlife/platform/pkg/app"
 )
 
+var commands = map[string]func(args []string) error{
+	"split":     split.Main,
+	"nats-node": natsnode.Main,
+	"proxy":     proxy.Main,
+	"mailsink":  split.MailSinkMain,
+}
+
 func main() {
-	if err := run(); err != nil {
-		fmt.Fprintln(os.Stderr, "certplatform:", err)
+	name, run := "certplatform", func([]string) error { return run() }
+	if len(os.Args) > 1 {
+		cmd, ok := commands[os.Args[1]]
+		if !ok {
+			fmt.Fprintf(os.Stderr, "certplatform: unknown command %q (commands: split, nats-node, proxy, mailsink; none = the all-in-one)\n", os.Args[1])
+			os.Exit(2)
+		}
+		name, run = "certplatform "+os.Args[1], cmd
+	}
+	var args []string
+	if len(os.Args) > 2 {
+		args = os.Args[2:]
+	}
+	if err := run(args); err != nil {
+		fmt.Fprintln(os.Stderr, name+":", err)
 		os.Exit(1)
 	}
 }

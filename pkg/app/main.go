@@ -78,7 +78,10 @@ func ConnectNATS(ctx context.Context, url, name string, replicas int, opts ...na
 	if err != nil {
 		return nil, nil, fmt.Errorf("nats: %w", err)
 	}
-	js, err := jetstream.New(nc)
+	// Without an ack timeout an async publish whose ack was lost (the
+	// NATS node died with it) never completes, and the outbox relay
+	// holding it stalls for good.
+	js, err := jetstream.New(nc, jetstream.WithPublishAsyncTimeout(10*time.Second))
 	if err != nil {
 		nc.Close()
 		return nil, nil, err

@@ -132,7 +132,7 @@ func (e *env) as(token, method, path string, body any, headers ...string) testen
 func application(applicantID, kind, previous, reissueReason string) events.Application {
 	return events.Application{
 		ID: uuid.NewString(), ApplicantID: applicantID, Product: events.ProductClient, Kind: kind, Language: "ja",
-		Coupon:       "12345678-87654321",
+		Coupon: "12345678-87654321",
 		Organization: events.Organization{CompanyCode: "984940947", NameJa: "日本ベリサイン株式会社", NameEn: "VeriSign Japan K.K.",
 			Identifier: "NTRJP-4010001012345"},
 		Applicant: events.Applicant{NameJa: "辺利 太郎", NameEn: "Veri Taro", Email: applicantID + "@example.co.jp",

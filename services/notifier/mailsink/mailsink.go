@@ -27,13 +27,19 @@ const MaxMessageBytes = 10 << 20
 // receives to dir (created 0700) as <time>-<n>.eml, mode 0600. stop shuts
 // the server down.
 func Start(dir string, log *slog.Logger) (addr string, stop func(), err error) {
+	return Listen("127.0.0.1:0", dir, log)
+}
+
+// Listen is Start on a given address (split mode runs the sink as a
+// process of its own, on a port the notifier is told in advance).
+func Listen(listenAddr, dir string, log *slog.Logger) (addr string, stop func(), err error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return "", nil, fmt.Errorf("mailsink: %w", err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := net.Listen("tcp", listenAddr)
 	if err != nil {
 		return "", nil, fmt.Errorf("mailsink: %w", err)
 	}

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // LocalURL is the machine's own server, tried when DATABASE_URL is unset.
@@ -62,10 +63,12 @@ type Source struct {
 // DATABASE_URL names postgres (or template0/1), certplatform is created
 // beside it on that server and used instead.
 func Find(ctx context.Context, configured, dataDir string, log *slog.Logger) (Source, *Cluster, error) {
-	return find(ctx, configured, dataDir, DBName, log)
+	return FindNamed(ctx, configured, dataDir, DBName, log)
 }
 
-func find(ctx context.Context, configured, dataDir, dbName string, log *slog.Logger) (Source, *Cluster, error) {
+// FindNamed is Find with the database named dbName (split mode keeps its
+// own database beside the all-in-one's).
+func FindNamed(ctx context.Context, configured, dataDir, dbName string, log *slog.Logger) (Source, *Cluster, error) {
 	if configured != "" {
 		name, err := databaseName(configured)
 		if err != nil {
@@ -245,4 +248,46 @@ func credential() (*syscall.Credential, int, int, error) {
 	uid, _ := strconv.Atoi(u.Uid)
 	gid, _ := strconv.Atoi(u.Gid)
 	return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}, uid, gid, nil
+}
+
+// Ensure creates the database that url names when it does not exist yet,
+// connecting to the same server's postgres database to do so.
+func Ensure(ctx context.Context, url string) error {
+	cfg, err := pgx.ParseConfig(url)
+	if err != nil {
+		return err
+	}
+	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	conn, err := pgx.ConnectConfig(cctx, cfg)
+	if err == nil {
+		return conn.Close(ctx)
+	}
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) || pgErr.Code != "3D000" { // not "database does not exist"
+		return err
+	}
+	admin := cfg.Copy()
+	admin.Database = "postgres"
+	if conn, err = pgx.ConnectConfig(cctx, admin); err != nil {
+		return err
+	}
+	defer conn.Close(ctx)
+	return createIfMissing(ctx, conn, cfg.Database)
+}
+
+func createIfMissing(ctx context.Context, conn *pgx.Conn, name string) error {
+	var exists bool
+	if err := conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)`, name).Scan(&exists); err != nil {
+		return err
+	}
+	if exists {
+		return nil
+	}
+	_, err := conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize())
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == "42P04" { // created meanwhile
+		return nil
+	}
+	return err
 }

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -74,7 +75,7 @@ func TestFindUsesADatabaseOfItsOwn(t *testing.T) {
 		}
 	})
 	for i, want := range []bool{true, false} {
-		src, cl, err := find(ctx, admin, t.TempDir(), name, log)
+		src, cl, err := FindNamed(ctx, admin, t.TempDir(), name, log)
 		if err != nil || cl != nil {
 			t.Fatal(err, cl)
 		}
@@ -99,8 +100,36 @@ func TestFindUsesADatabaseOfItsOwn(t *testing.T) {
 	}
 	// Any other database is used as configured.
 	own := testenv.Database(t)
-	src, _, err := find(ctx, own, t.TempDir(), name, log)
+	src, _, err := FindNamed(ctx, own, t.TempDir(), name, log)
 	if err != nil || src.URL != own || src.Server != "server DATABASE_URL names" || src.Created {
 		t.Fatalf("configured database: %+v %v", src, err)
+	}
+}
+
+// SPEC §7 (split mode): the database DATABASE_URL names is created when it
+// does not exist yet, and a second start finds it.
+func TestEnsureCreatesTheNamedDatabase(t *testing.T) {
+	ctx := context.Background()
+	admin, err := pgx.ParseConfig(testenv.AdminURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := fmt.Sprintf("certlife_ensure_%d_%d", os.Getpid(), time.Now().UnixNano()%1e6)
+	url := fmt.Sprintf("postgres://%s@%s:%d/%s?sslmode=disable", admin.User, admin.Host, admin.Port, name)
+	t.Cleanup(func() {
+		if c, err := pgx.Connect(ctx, testenv.AdminURL()); err == nil {
+			_, _ = c.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
+			c.Close(ctx)
+		}
+	})
+	for i := 0; i < 2; i++ {
+		if err := Ensure(ctx, url); err != nil {
+			t.Fatalf("ensure %d: %v", i, err)
+		}
+		c, err := pgx.Connect(ctx, url)
+		if err != nil {
+			t.Fatalf("connect after ensure %d: %v", i, err)
+		}
+		c.Close(ctx)
 	}
 }

@@ -66,6 +66,7 @@ type Platform struct {
 	served   chan error
 
 	publicURLDefaulted bool
+	devCA              bool // CA_DIR was unset: a throwaway CA under DATA_DIR
 }
 
 // Start brings the platform up and serves HTTP on cfg.HTTPAddr.
@@ -103,13 +104,11 @@ func StartWithClock(ctx context.Context, cfg app.Config, log *slog.Logger, clk c
 		p.NATSURL = cfg.NatsURL
 	}
 	cfg.NatsURL = p.NATSURL
-	// The all-in-one is the one place dev conveniences run (SE-10): the
-	// issuer may create a throwaway CA; secrets and the mail sink are
-	// provided below.
-	cfg.DevMode = true
-	if err := devSecrets(&cfg, p); err != nil {
+	gen, err := DevSecrets(&cfg)
+	if err != nil {
 		return nil, err
 	}
+	p.OpsToken, p.OpsTokenFile, p.WebhookSecretFile, p.NotifierKeyFile = gen.OpsToken, gen.OpsTokenFile, gen.WebhookSecretFile, gen.NotifierKeyFile
 	if cfg.SMTPAddr == "" {
 		p.MailDir = filepath.Join(cfg.DataDir, "mail")
 		if cfg.SMTPAddr, p.stopMail, err = mailsink.Start(p.MailDir, log); err != nil {
@@ -136,6 +135,10 @@ func StartWithClock(ctx context.Context, cfg app.Config, log *slog.Logger, clk c
 		p.Clock = clock.NewOffset()
 	default:
 		p.Clock = clock.Real{}
+	}
+	p.devCA = cfg.CADir == ""
+	if err := DevCA(&cfg, p.Clock.Now(), log); err != nil {
+		return nil, err
 	}
 	ops, err := opsauth.Parse(cfg.OpsTokens)
 	if err != nil {
@@ -232,21 +235,27 @@ func startNATS(dir string) (*server.Server, error) {
 	return ns, nil
 }
 
-// devSecrets fills what a developer should not have to configure: the
+// Generated says which dev secrets DevSecrets made, for the banner.
+type Generated struct {
+	OpsToken, OpsTokenFile, WebhookSecretFile, NotifierKeyFile string
+}
+
+// DevSecrets fills what a developer should not have to configure: the
 // notifier's and the session signer's key pairs, the certificate-code HMAC
-// key, an ops token and a webhook secret, kept in DATA_DIR
-// (0600) so they survive restarts.
-func devSecrets(cfg *app.Config, p *Platform) error {
+// key, an ops token and a webhook secret, kept in DATA_DIR (0600) so they
+// survive restarts. The all-in-one and split mode share it (SE-10: only
+// they make secrets up).
+func DevSecrets(cfg *app.Config) (g Generated, err error) {
 	if cfg.NotifierPrivateKeyFile == "" {
 		cfg.NotifierPrivateKeyFile = filepath.Join(cfg.DataDir, "notifier.key")
 	}
 	if cfg.NotifierPublicKey == "" {
 		k, err := seal.LoadOrCreate(cfg.NotifierPrivateKeyFile, true)
 		if err != nil {
-			return err
+			return g, err
 		}
 		cfg.NotifierPublicKey = k.Public().String()
-		p.NotifierKeyFile = cfg.NotifierPrivateKeyFile
+		g.NotifierKeyFile = cfg.NotifierPrivateKeyFile
 	}
 	if cfg.SessionPrivateKeyFile == "" {
 		cfg.SessionPrivateKeyFile = filepath.Join(cfg.DataDir, "session.key")
@@ -254,34 +263,30 @@ func devSecrets(cfg *app.Config, p *Platform) error {
 	if cfg.SessionPublicKey == "" {
 		k, err := session.LoadOrCreateKey(cfg.SessionPrivateKeyFile, true)
 		if err != nil {
-			return err
+			return g, err
 		}
 		cfg.SessionPublicKey = session.EncodePublicKey(k.Public().(ed25519.PublicKey))
 	}
 	if cfg.CodeHMACKeyFile == "" {
 		cfg.CodeHMACKeyFile = filepath.Join(cfg.DataDir, "code-hmac.key")
 		if _, err := persistentSecret(cfg.CodeHMACKeyFile); err != nil {
-			return err
+			return g, err
 		}
 	}
 	if cfg.OpsTokens == "" {
-		p.OpsTokenFile = filepath.Join(cfg.DataDir, "ops-token")
-		tok, err := persistentSecret(p.OpsTokenFile)
-		if err != nil {
-			return err
+		g.OpsTokenFile = filepath.Join(cfg.DataDir, "ops-token")
+		if g.OpsToken, err = persistentSecret(g.OpsTokenFile); err != nil {
+			return g, err
 		}
-		cfg.OpsTokens = tok + ":admin"
-		p.OpsToken = tok
+		cfg.OpsTokens = g.OpsToken + ":admin"
 	}
 	if cfg.WebhookSecret == "" {
-		p.WebhookSecretFile = filepath.Join(cfg.DataDir, "webhook-secret")
-		s, err := persistentSecret(p.WebhookSecretFile)
-		if err != nil {
-			return err
+		g.WebhookSecretFile = filepath.Join(cfg.DataDir, "webhook-secret")
+		if cfg.WebhookSecret, err = persistentSecret(g.WebhookSecretFile); err != nil {
+			return g, err
 		}
-		cfg.WebhookSecret = s
 	}
-	return nil
+	return g, nil
 }
 
 func persistentSecret(path string) (string, error) {
@@ -335,7 +340,7 @@ func (p *Platform) Banner() string {
 	fmt.Fprintf(&b, "  cancel window  %s   auto-approve reviews: %v\n", p.Config.CancelWindow, p.Config.ReviewAutoApprove)
 
 	var dev []string
-	if p.Config.CADir == "" {
+	if p.devCA {
 		dev = append(dev, "dev CA (throwaway root and issuing CA, keys in "+filepath.Join(p.Config.DataDir, "ca")+"; set CA_DIR for a real one)")
 	}
 	if p.MailDir != "" {

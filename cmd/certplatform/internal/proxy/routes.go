@@ -1,0 +1,99 @@
+package proxy
+
+import (
+	"net/http"
+
+	"github.com/go-chi/chi/v5"
+)
+
+// Any owns the routes that every service process serves alike (the
+// dead-letter ops routes and the OpenAPI document): the proxy sends them
+// to any replica of any service.
+const Any = "*"
+
+// Route gives a path pattern (chi syntax, every method) to the service
+// that owns it.
+type Route struct {
+	Pattern string
+	Service string
+}
+
+// Routes is split mode's route table (SPEC §5). routes_test.go walks the
+// chi routes of every service and checks that each one lands on its
+// owner here, and that each entry here is served by its owner: a route
+// added to a service without a line here fails the test instead of
+// answering 404 behind the proxy.
+//
+// chi matches a static segment before a parameter and a parameter before
+// a catch-all, so /v1/certificates/{id}/renewals (intake) wins over
+// /v1/certificates/* (issuer).
+var Routes = []Route{
+	// intake: applications, sessions, renewal and reissue applications.
+	{"/v1/applications", "intake"},
+	{"/v1/applications/*", "intake"},
+	{"/v1/sessions", "intake"},
+	{"/v1/certificates/{id}/renewals", "intake"},
+	{"/v1/certificates/{id}/reissues", "intake"},
+	{"/v1/certificates/{id}/prefill", "intake"},
+	{"/ops/v1/maintenance-windows", "intake"},
+	{"/ops/v1/maintenance-windows/*", "intake"},
+
+	// issuer: every other certificate route, CA certificates, CRLs,
+	// revocation.
+	{"/v1/certificates", "issuer"},
+	{"/v1/certificates/*", "issuer"},
+	{"/ca/*", "issuer"},
+	{"/crl/*", "issuer"},
+	{"/ops/v1/revocations", "issuer"},
+
+	// billing: coupons.
+	{"/ops/v1/coupons", "billing"},
+
+	// validation: the review queue.
+	{"/ops/v1/reviews", "validation"},
+	{"/ops/v1/reviews/*", "validation"},
+
+	// notifier: the delivery log.
+	{"/ops/v1/deliveries", "notifier"},
+
+	// Served by every service process (pkg/app).
+	{"/v1/openapi.json", Any},
+	{"/ops/v1/dead-letters", Any},
+	{"/ops/v1/dead-letters/*", Any},
+}
+
+// OwnRoutes are answered by the proxy itself, not forwarded.
+var OwnRoutes = []string{"/healthz", "/readyz", "/metrics"}
+
+// Table resolves a request path to the service that owns it, with chi's
+// own matching — the matching the services use.
+type Table struct {
+	mux    *chi.Mux
+	owners map[string]string // pattern → service
+}
+
+// NewTable builds the table of routes.
+func NewTable(routes []Route) *Table {
+	t := &Table{mux: chi.NewRouter(), owners: map[string]string{}}
+	noop := http.HandlerFunc(func(http.ResponseWriter, *http.Request) {})
+	for _, r := range routes {
+		t.mux.Handle(r.Pattern, noop)
+		t.owners[r.Pattern] = r.Service
+	}
+	for _, p := range OwnRoutes {
+		t.mux.Handle(p, noop)
+		t.owners[p] = ""
+	}
+	return t
+}
+
+// Owner returns the service owning method and path: "" for the proxy's
+// own routes, Any for routes every service serves, ok=false for none.
+func (t *Table) Owner(method, path string) (service string, ok bool) {
+	pattern := t.mux.Find(chi.NewRouteContext(), method, path)
+	if pattern == "" {
+		return "", false
+	}
+	s, ok := t.owners[pattern]
+	return s, ok
+}

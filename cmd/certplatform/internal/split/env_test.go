@@ -1,0 +1,49 @@
+package split
+
+import (
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/certlife/platform/pkg/app"
+)
+
+// SE-10, SPEC §7.1: a service process of split mode is given every
+// setting explicitly, and reads back exactly the configuration the
+// supervisor prepared — for every field of app.Config, including ones
+// added later.
+func TestServiceEnvCarriesEveryConfigSetting_SE10(t *testing.T) {
+	var want app.Config
+	v := reflect.ValueOf(&want).Elem()
+	for i := range v.NumField() {
+		f, name := v.Field(i), v.Type().Field(i).Name
+		switch {
+		case f.Type() == reflect.TypeOf(time.Duration(0)):
+			f.SetInt(int64(93*time.Second + time.Duration(i)*time.Millisecond))
+		case f.Kind() == reflect.String:
+			f.SetString("value of " + name + ", with spaces")
+		case f.Kind() == reflect.Bool:
+			f.SetBool(true)
+		case f.Kind() == reflect.Int:
+			f.SetInt(int64(7 + i))
+		default:
+			t.Fatalf("app.Config.%s is a %s: teach ServiceEnv and this test its format", name, f.Type())
+		}
+	}
+	env := ServiceEnv(want)
+	if len(env) != v.NumField() {
+		t.Fatalf("%d variables for %d settings", len(env), v.NumField())
+	}
+	for _, kv := range env {
+		name, value, _ := strings.Cut(kv, "=")
+		t.Setenv(name, value)
+	}
+	got, err := app.LoadConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("read back\n%+v\nwant\n%+v", got, want)
+	}
+}
