@@ -43,7 +43,7 @@ func TestEvaluateCAA_VA4(t *testing.T) {
 		{"validationmethods without ours", []CAARecord{rec(0, "issue", "certlife.example; validationmethods=dns-01,ca-tbr-18")}, dnsPolicy, false, "allows the methods dns-01,ca-tbr-18, not ca-tbr-7"},
 		{"validationmethods with ours", []CAARecord{rec(0, "issue", "certlife.example; validationmethods=http-01,ca-tbr-7")}, dnsPolicy, true, "permits"},
 		{"validationmethods malformed", []CAARecord{rec(0, "issue", "certlife.example; validationmethods=ca-tbr-7,,x")}, dnsPolicy, false, "malformed"},
-		{"parameter twice", []CAARecord{rec(0, "issue", "certlife.example; accounturi=" + acct + "; accounturi=" + acct)}, dnsPolicy, false, "malformed"},
+		{"parameter twice", []CAARecord{rec(0, "issue", "certlife.example; accounturi="+acct+"; accounturi="+acct)}, dnsPolicy, false, "malformed"},
 		{"bad parameter", []CAARecord{rec(0, "issue", "certlife.example; accounturi")}, dnsPolicy, false, "malformed"},
 		{"trailing semicolon", []CAARecord{rec(0, "issue", "certlife.example;")}, dnsPolicy, true, "permits"},
 	}
