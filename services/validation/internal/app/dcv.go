@@ -117,8 +117,17 @@ func (s *DCV) StartDomainValidation(ctx context.Context, tx pgx.Tx, r StartReque
 		v.Reuse(*earlier)
 		secret = ""
 	}
-	if _, err := store.InsertValidation(ctx, tx, v); err != nil {
+	inserted, err := store.InsertValidation(ctx, tx, v)
+	if err != nil {
 		return domain.Instructions{}, err
+	}
+	if !inserted {
+		// A concurrent start won: its value is the one stored and sent.
+		existing, err := store.ValidationFor(ctx, tx, v.ApplicationID, v.Domain)
+		if err != nil {
+			return domain.Instructions{}, err
+		}
+		return existing.Instructions(now, s.HTTPPort), nil
 	}
 	if err := s.requestEmail(ctx, tx, v, secret, now); err != nil {
 		return domain.Instructions{}, err

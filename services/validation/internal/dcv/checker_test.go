@@ -270,6 +270,14 @@ func TestCAA_VA4_VA8(t *testing.T) {
 			t.Errorf("%s: %+v, want %s with %q", tc.name, o, tc.outcome, tc.detail)
 		}
 	}
+	// REFUSED: a server that will not answer for the name.
+	refusing, err := NewChecker(Config{DNSServer: w.auth.Addr, HTTPPort: 80, Timeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o := check(t, refusing, caaCheck("www.elsewhere.example", p)); o.Outcome != domain.OutcomeError || !strings.Contains(o.Detail, "REFUSED") {
+		t.Errorf("refused: %+v", o)
+	}
 	// Timeout: a server that never answers.
 	silent, err := NewChecker(Config{DNSServer: testenv.BlackholeDNS(t), HTTPPort: 80, Timeout: 900 * time.Millisecond, Primary: true})
 	if err != nil {
