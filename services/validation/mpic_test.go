@@ -17,6 +17,7 @@ import (
 	"github.com/certlife/platform/pkg/app"
 	"github.com/certlife/platform/pkg/clock"
 	"github.com/certlife/platform/pkg/testenv"
+	validationapp "github.com/certlife/platform/services/validation/internal/app"
 	"github.com/certlife/platform/services/validation/internal/dcv"
 	"github.com/certlife/platform/services/validation/internal/domain"
 )
@@ -271,5 +272,46 @@ func TestValidationAgentProcess_VA7(t *testing.T) {
 	bad.Env = []string{"PATH=" + os.Getenv("PATH")}
 	if msg, err := bad.CombinedOutput(); err == nil || !strings.Contains(string(msg), "AGENT_NAME") {
 		t.Errorf("no config: %v %s", err, msg)
+	}
+}
+
+// AC-1, VA-7: ACME challenges are checked under the same rules: http-01
+// at /.well-known/acme-challenge/<token>, dns-01 at _acme-challenge,
+// corroborated by the remote perspectives and recorded.
+func TestACMEChallenges_AC1_VA7(t *testing.T) {
+	e := startDCV(t, envOptions{})
+	const token, keyAuth, digest = "tok_3n-Xy", "tok_3n-Xy.thumbprint", "dGhlLWRpZ2VzdC1vZi10aGUta2V5LWF1dGg"
+	e.host("www.a1.plain.test")
+	e.web.page("www.a1.plain.test", "/.well-known/acme-challenge/"+token, keyAuth)
+	r, err := e.dcv().CheckACMEChallenge(context.Background(), "www.a1.plain.test", domain.MethodACMEHTTP, token, keyAuth, "app-acme")
+	if err != nil || !r.Passed {
+		t.Fatalf("http-01: %+v %v", r, err)
+	}
+	e.txt("_acme-challenge.a2.plain.test", digest)
+	r, err = e.dcv().CheckACMEChallenge(context.Background(), "*.a2.plain.test", domain.MethodACMEDNS, "", digest, "app-acme")
+	if err != nil || !r.Passed {
+		t.Fatalf("dns-01 for a wildcard: %+v %v", r, err)
+	}
+	for _, a := range []string{"arin-1", "apnic-1"} {
+		e.views[a].TXT(t, "_acme-challenge.a2.plain.test", "spoofed")
+	}
+	r, err = e.dcv().CheckACMEChallenge(context.Background(), "*.a2.plain.test", domain.MethodACMEDNS, "", digest, "app-acme")
+	if err != nil || r.Passed || !strings.Contains(r.Failure.Error(), "spoofed") {
+		t.Errorf("dns-01 with two spoofed perspectives: %+v %v", r, err)
+	}
+	if _, err := e.dcv().CheckACMEChallenge(context.Background(), "*.a2.plain.test", domain.MethodACMEHTTP, token, keyAuth, "app-acme"); err == nil {
+		t.Error("http-01 for a wildcard accepted")
+	}
+	if _, err := e.dcv().CheckACMEChallenge(context.Background(), "www.a1.plain.test", domain.MethodACMEHTTP, "../x", keyAuth, "app-acme"); err == nil {
+		t.Error("a token with a path accepted")
+	}
+	page := e.attempts("domain=*.a2.plain.test")
+	if len(page.Validations) != 2 || page.Validations[0].Method != "dns-01" || page.Validations[0].BRSection != "3.2.2.4.7" ||
+		page.Validations[0].ValueSHA256 != domain.HashValue(digest) {
+		t.Errorf("recorded: %+v", page.Validations)
+	}
+	// The manual flow does not take ACME methods.
+	if _, err := e.start(validationapp.StartRequest{ApplicationID: "x", CustomerID: "c", Domain: "x.plain.test", Method: domain.MethodACMEDNS}); err == nil {
+		t.Error("a manual validation with dns-01 accepted")
 	}
 }

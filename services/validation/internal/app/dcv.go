@@ -351,6 +351,32 @@ func (s *DCV) corroborated(ctx context.Context, a *domain.Attempt, req domain.Ch
 	return nil
 }
 
+// ChallengeResult is the outcome of an ACME challenge check.
+type ChallengeResult struct {
+	Passed    bool
+	Failure   *domain.Failure
+	AttemptID uuid.UUID
+}
+
+// CheckACMEChallenge checks an ACME dns-01 or http-01 challenge (§4.10,
+// AC-1) under the same rules as the manual methods: the validating
+// resolver, the HTTP redirect rules, the primary perspective corroborated
+// by the remote ones (VA-7), the attempt recorded (VA-9) with the hash of
+// the expected value. CAA is separate: CheckCAA with the same method.
+func (s *DCV) CheckACMEChallenge(ctx context.Context, name string, method domain.Method, token, expected, applicationID string) (ChallengeResult, error) {
+	req, err := domain.ACMEChallenge(name, method, token, expected)
+	if err != nil {
+		return ChallengeResult{}, err
+	}
+	a := domain.NewAttempt(domain.AttemptDomain, req.Domain, string(method), s.Clock.Now())
+	a.ApplicationID, a.ValueSHA256, a.BRSection = applicationID, domain.HashValue(expected), method.BRSection()
+	failure := s.corroborated(ctx, &a, req, string(method))
+	if err := db.InTx(ctx, s.Pool, func(tx pgx.Tx) error { return s.record(ctx, tx, a) }); err != nil {
+		return ChallengeResult{}, err
+	}
+	return ChallengeResult{Passed: failure == nil, Failure: failure, AttemptID: a.ID}, nil
+}
+
 // record writes an attempt and its audit entry in tx (VA-9, OP-4).
 func (s *DCV) record(ctx context.Context, tx pgx.Tx, a domain.Attempt) error {
 	return recordAttempt(ctx, tx, a, s.Metrics)

@@ -338,12 +338,12 @@ func (v *DomainValidation) ChangeMethod(m Method, approver string, now time.Time
 
 func (v *DomainValidation) setMethod(m Method, approver string, now time.Time) (string, error) {
 	var bad []errs.Field
-	if _, err := ParseMethod(string(m)); err != nil {
-		bad = append(bad, errs.Field{Name: "method", Message: err.Error()})
+	if !slices.Contains(ManualMethods, m) {
+		bad = append(bad, errs.Field{Name: "method", Message: fmt.Sprintf("unknown method %q: use dns, http or email", m)})
 	} else if err := m.Allowed(now); err != nil {
 		bad = append(bad, errs.Field{Name: "method", Message: err.Error()})
 	}
-	if (m == MethodHTTP || m == MethodACMEHTTP) && IsWildcard(v.Domain) {
+	if m == MethodHTTP && IsWildcard(v.Domain) {
 		bad = append(bad, errs.Field{Name: "method", Message: fmt.Sprintf("the HTTP method cannot validate the wildcard name %s (BR 3.2.2.4.18): use dns or email", v.Domain)})
 	}
 	email := ""
@@ -508,4 +508,34 @@ func (v DomainValidation) Instructions(now time.Time, httpPort int) Instructions
 // use the ACME account URL instead.
 func AccountURI(customerID, caaIdentity string) string {
 	return "acct:" + customerID + "@" + caaIdentity
+}
+
+// ACMEChallenge is what an ACME challenge (RFC 8555 §8.3, §8.4) asks a
+// perspective to find: for http-01 the key authorization at
+// /.well-known/acme-challenge/<token>; for dns-01 the base64url SHA-256
+// digest of the key authorization in a TXT record at
+// _acme-challenge.<domain>. The caller (the ACME server) computes
+// Expected; the token and key authorization are published by the client,
+// not secret.
+func ACMEChallenge(d string, m Method, token, expected string) (CheckRequest, error) {
+	n, err := NormalizeDomain(d)
+	if err != nil {
+		return CheckRequest{}, errs.InvalidField("domain", err.Error())
+	}
+	if expected == "" {
+		return CheckRequest{}, errs.InvalidField("expected", "is required")
+	}
+	switch m {
+	case MethodACMEDNS:
+		return CheckRequest{Kind: CheckDNSTXT, Domain: n, Names: []string{"_acme-challenge." + BaseDomain(n)}, Expected: expected}, nil
+	case MethodACMEHTTP:
+		if IsWildcard(n) {
+			return CheckRequest{}, errs.InvalidField("method", "http-01 cannot validate a wildcard name (BR 3.2.2.4.19)")
+		}
+		if token == "" || strings.ContainsAny(token, "/?#.%") {
+			return CheckRequest{}, errs.InvalidField("token", "must be a base64url token")
+		}
+		return CheckRequest{Kind: CheckHTTPFile, Domain: n, Path: "/.well-known/acme-challenge/" + token, Expected: expected}, nil
+	}
+	return CheckRequest{}, errs.InvalidField("method", "an ACME challenge is dns-01 or http-01")
 }
