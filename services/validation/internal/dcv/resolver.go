@@ -67,8 +67,6 @@ type result struct {
 	secure  bool
 	// unvalidated: signed, but the server did not validate (not Strict).
 	unvalidated bool
-	// chain is the names followed from the one asked, when aliased.
-	chain []string
 }
 
 // security is the DNSSEC state of a result.
@@ -114,7 +112,6 @@ func (r *Resolver) lookup(ctx context.Context, name string, qtype uint16) (resul
 			if len(res.records) > 0 || next == "" {
 				break
 			}
-			res.chain = append(res.chain, next)
 			cur = next
 		}
 		if len(res.records) > 0 || cur == target {
