@@ -50,6 +50,9 @@ var extraPackages = map[string]map[string]string{
 	"intake": {
 		"secret": "password and code hashing, codes and tokens: a crypto leaf without I/O",
 	},
+	"validation": {
+		"dcv": "the network perspective: DNS lookups through the validating resolver, the HTTP file fetch, CAA tree climbing, and the NATS request/reply of the remote perspectives (validation-agent) — outbound I/O that is neither SQL nor HTTP serving, shared by the service and its agents",
+	},
 }
 
 // forbidden lists, per role, import paths (or prefixes ending in "/") a

@@ -52,6 +52,24 @@ type Config struct {
 	PublicURL string `env:"PUBLIC_URL"`
 	// MailFrom is the sender of every e-mail.
 	MailFrom string `env:"MAIL_FROM" envDefault:"Certlife CA <no-reply@certlife.example>"`
+	// CAAIdentities are the issuer domain names this CA recognizes in CAA
+	// issue/issuewild records as its own (VA-4; the CPS §4.2 names them).
+	// The first also makes the manual flow's CAA accounturi,
+	// acct:<customer id>@<identity>.
+	CAAIdentities []string `env:"CAA_IDENTITIES" envDefault:"certlife.example" envSeparator:","`
+	// MPICPerspectives and MPICQuorumAllowedFailures are SPEC §7.1's; a
+	// configuration weaker than TLS BR 3.2.2.9 is refused (VA-7).
+	MPICPerspectives          int `env:"MPIC_PERSPECTIVES" envDefault:"5"`
+	MPICQuorumAllowedFailures int `env:"MPIC_QUORUM_ALLOWED_FAILURES" envDefault:"1"`
+	// MPICAgents are the remote perspectives, "name@region,…": each a
+	// validation-agent answering on rpc.validation.agent.<name>.check.
+	MPICAgents string `env:"MPIC_AGENTS"`
+	// MPICTimeout is how long the remote perspectives are waited for; one
+	// that has not answered by then does not corroborate.
+	MPICTimeout time.Duration `env:"MPIC_TIMEOUT" envDefault:"15s"`
+	// DCVTimeout bounds one check (all its lookups and fetches) at a
+	// perspective.
+	DCVTimeout time.Duration `env:"DCV_TIMEOUT" envDefault:"10s"`
 	// NatsReplicas is the replica count of the streams (3 in production).
 	NatsReplicas int `env:"NATS_REPLICAS" envDefault:"1"`
 	// LogLevel is debug, info, warn or error.
@@ -163,6 +181,12 @@ func (c Config) LogValue() slog.Value {
 		slog.String("code_hmac_key_file", c.CodeHMACKeyFile),
 		slog.String("session_private_key_file", c.SessionPrivateKeyFile),
 		slog.String("public_url", c.PublicURL),
+		slog.Any("caa_identities", c.CAAIdentities),
+		slog.Int("mpic_perspectives", c.MPICPerspectives),
+		slog.Int("mpic_quorum_allowed_failures", c.MPICQuorumAllowedFailures),
+		slog.String("mpic_agents", c.MPICAgents),
+		slog.Duration("mpic_timeout", c.MPICTimeout),
+		slog.Duration("dcv_timeout", c.DCVTimeout),
 		slog.Bool("dev_mode", c.DevMode),
 		slog.Duration("http_read_header_timeout", c.HTTPReadHeaderTimeout),
 		slog.Duration("http_read_timeout", c.HTTPReadTimeout),

@@ -22,3 +22,24 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	reg.MustRegister(m.Queued, m.Decided)
 	return m
 }
+
+// DCVMetrics count validation attempts and remote non-corroborations
+// (OP-3, VA-7).
+type DCVMetrics struct {
+	Attempts          *prometheus.CounterVec
+	NonCorroborations *prometheus.CounterVec
+}
+
+// NewDCVMetrics creates and registers the counters.
+func NewDCVMetrics(reg prometheus.Registerer) *DCVMetrics {
+	m := &DCVMetrics{
+		Attempts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "validation_attempts_total", Help: "Validation attempts recorded, by kind (domain, caa, organization), method and result.",
+		}, []string{"kind", "method", "result"}),
+		NonCorroborations: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "mpic_non_corroborations_total", Help: "Remote perspectives that did not corroborate a passing primary check, by perspective and check.",
+		}, []string{"perspective", "check"}),
+	}
+	reg.MustRegister(m.Attempts, m.NonCorroborations)
+	return m
+}
