@@ -45,7 +45,7 @@ func walk(t *testing.T, r chi.Routes) []walked {
 // or the proxy itself; and every entry of the table is used by its owner.
 func TestRouteTableMatchesEveryServiceRoute_SplitMode(t *testing.T) {
 	p := testenv.Start(t, testenv.Options{Config: func(c *app.Config) {
-		c.DevMode = true // the issuer's throwaway CA
+		c.DevMode = true           // the issuer's throwaway CA
 		c.SMTPAddr = "127.0.0.1:1" // never dialled: no mail is sent here
 		if _, err := runner.DevSecrets(c); err != nil {
 			t.Fatal(err)
