@@ -49,9 +49,11 @@ var Routes = []Route{
 	// billing: coupons.
 	{"/ops/v1/coupons", "billing"},
 
-	// validation: the review queue.
+	// validation: the review queue, the registry, validation records.
 	{"/ops/v1/reviews", "validation"},
 	{"/ops/v1/reviews/*", "validation"},
+	{"/ops/v1/registry", "validation"},
+	{"/ops/v1/validations", "validation"},
 
 	// notifier: the delivery log.
 	{"/ops/v1/deliveries", "notifier"},
