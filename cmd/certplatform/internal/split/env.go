@@ -25,7 +25,7 @@ func ServiceEnv(cfg app.Config) []string {
 	t := v.Type()
 	for i := range t.NumField() {
 		name, _, _ := strings.Cut(t.Field(i).Tag.Get("env"), ",")
-		if name == "" || !t.Field(i).IsExported() {
+		if name == "" || name == "-" || !t.Field(i).IsExported() {
 			continue
 		}
 		env = append(env, name+"="+format(v.Field(i)))

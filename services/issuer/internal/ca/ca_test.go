@@ -447,14 +447,25 @@ func TestAcceptedLintScope_PC17(t *testing.T) {
 	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	opts := options(t, dir, ca.KeyECDSA)
 	opts.Dev = false
+	// A loopback PUBLIC_URL (split mode behind its proxy) is the dev scope
+	// too: what zlint says of "127.0.0.1:<port>" is accepted there.
 	prod, err := ca.Open(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sign(t, smimeCA(t, prod), subject, key.Public()); err != nil {
+		t.Fatalf("loopback caIssuers outside dev mode: %v", err)
+	}
+	// An internal host name outside dev mode is not: the warning stops issuance.
+	opts.BaseURL = "http://pki.internal:8080"
+	prod, err = ca.Open(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
 	_, err = sign(t, smimeCA(t, prod), subject, key.Public())
 	var le *ca.LintError
 	if !errors.As(err, &le) || len(le.Findings) != 1 || !strings.HasPrefix(le.Findings[0], "w_smime_aia_contains_internal_names") {
-		t.Fatalf("loopback caIssuers outside dev mode: %v, want only the internal-names warning", err)
+		t.Fatalf("internal caIssuers outside dev mode: %v, want only the internal-names warning", err)
 	}
 	// The same CA with a public host name in its URLs passes outside dev mode.
 	opts.BaseURL = "http://pki.certlife.jp"

@@ -283,7 +283,7 @@ func createIssuing(opts Options, p Purpose, root *x509.Certificate, rootKey cryp
 // lintCA runs zlint on a CA certificate as it is created; any result the
 // accepted list does not name stops the creation.
 func lintCA(name string, der []byte, opts Options) error {
-	findings, err := opts.Accepted.Findings(der, opts.Dev)
+	findings, err := opts.Accepted.Findings(der, opts.devLints())
 	if err != nil {
 		return err
 	}

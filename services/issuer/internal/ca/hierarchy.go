@@ -15,6 +15,8 @@ import (
 	"io/fs"
 	"log/slog"
 	"math/big"
+	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"sort"
@@ -57,6 +59,23 @@ type Options struct {
 	BaseURL string
 	// Accepted is the list of accepted lint results (lints-accepted.txt).
 	Accepted *Accepted
+}
+
+// devLints reports whether the lint results of scope "dev" are accepted:
+// in dev mode, or wherever the certificates' URLs name a loopback address
+// (split mode's service binaries run behind a loopback proxy) — a
+// certificate that names loopback is of no use outside this machine, and
+// the dev-scoped results are what zlint says of "127.0.0.1:<port>".
+func (o Options) devLints() bool {
+	if o.Dev {
+		return true
+	}
+	u, err := url.Parse(o.BaseURL)
+	if err != nil {
+		return false
+	}
+	ip := net.ParseIP(u.Hostname())
+	return ip != nil && ip.IsLoopback()
 }
 
 // Hierarchy is the loaded CA: the root certificate, the issuing CAs with
@@ -239,7 +258,7 @@ func load(opts Options) (*Hierarchy, error) {
 	// createIssuing); a hierarchy brought from elsewhere is linted here
 	// too, and what zlint says is logged for the operators.
 	for _, c := range h.caCertificates() {
-		if findings, err := opts.Accepted.Findings(c.Raw, opts.Dev); err == nil && len(findings) > 0 {
+		if findings, err := opts.Accepted.Findings(c.Raw, opts.devLints()); err == nil && len(findings) > 0 {
 			opts.Log.Warn("zlint findings on a CA certificate", "subject", c.Subject.String(), "findings", findings)
 		}
 	}
@@ -275,7 +294,7 @@ func loadIssuer(dir, slug string, root *x509.Certificate, opts Options) (*Issuer
 	if err != nil {
 		return nil, fmt.Errorf("ca: %s.pem: %w", slug, err)
 	}
-	linter, err := NewLinter(cert, opts.Accepted, opts.Dev)
+	linter, err := NewLinter(cert, opts.Accepted, opts.devLints())
 	if err != nil {
 		return nil, err
 	}
