@@ -341,10 +341,12 @@ func postgresOutage(t *testing.T, breakIt func(*pgProxy)) {
 		proxy, c.DatabaseURL = startPGProxy(t, testenv.Database(t))
 		u, _ := url.Parse(c.DatabaseURL)
 		q := u.Query()
-		q.Set("connect_timeout", "1")
+		q.Set("connect_timeout", "3")
 		u.RawQuery = q.Encode()
 		c.DatabaseURL = u.String()
-		c.HTTPHandlerTimeout = 2 * time.Second
+		// Short, so a hung query ends soon; long enough for an argon2id
+		// sign-in on a loaded machine.
+		c.HTTPHandlerTimeout = 6 * time.Second
 	}, nil)
 	coupon := e.importCoupons(2)
 	app := e.submit(coupon[0], "outage@example.jp")
