@@ -39,10 +39,11 @@ func startPrometheus(t *testing.T, bin, target string) *prometheusServer {
 		t.Fatal(err)
 	}
 	// The scrape and evaluation intervals are short so that the test waits
-	// seconds; the rules are the deployment's own.
+	// seconds (the timeout leaves room for a loaded machine); the rules
+	// are the deployment's own.
 	cfg := fmt.Sprintf(`global:
-  scrape_interval: 1s
-  scrape_timeout: 1s
+  scrape_interval: 2s
+  scrape_timeout: 2s
   evaluation_interval: 1s
 rule_files:
   - %s/*.yml
@@ -123,7 +124,7 @@ func (p *prometheusServer) api(path string, q url.Values, v any) {
 // scrapeAfter waits for a successful scrape that began after t0.
 func (p *prometheusServer) scrapeAfter(t0 time.Time) {
 	p.t.Helper()
-	testenv.Eventually(p.t, 30*time.Second, "a successful scrape", func() bool {
+	testenv.Eventually(p.t, 60*time.Second, "a successful scrape", func() bool {
 		var targets struct {
 			ActiveTargets []struct {
 				Health     string    `json:"health"`
@@ -180,7 +181,7 @@ func (p *prometheusServer) scrapedAfter(t0 time.Time) {
 		t0 = p.lastScrape
 	}
 	scraped = t0
-	testenv.Eventually(p.t, 30*time.Second, "rules evaluated after the scrape", func() bool {
+	testenv.Eventually(p.t, 60*time.Second, "rules evaluated after the scrape", func() bool {
 		var rules struct {
 			Groups []struct {
 				Name           string    `json:"name"`
