@@ -152,10 +152,25 @@ func Build(ctx context.Context, def Definition, sh Shared) (*Unit, error) {
 		pool.Close()
 		return nil, fmt.Errorf("%s: %w", def.Name, err)
 	}
-	return &Unit{
+	u := &Unit{
 		Deps: d, Service: svc,
 		relay: &bus.Relay{Pool: pool, JS: sh.JS, Log: log, Metrics: metrics, PublishTimeout: cfg.OutboxPublishTimeout},
-	}, nil
+	}
+	// What /readyz says, for Prometheus (OP-3): readiness alerts need a
+	// series, and a scrape that still answers while Postgres or NATS is
+	// gone is exactly the case to see.
+	if err := reg.Register(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "ready", Help: "1 when the service's database and NATS answer (as /readyz), else 0.",
+	}, func() float64 {
+		if u.Ready(context.Background()) != nil {
+			return 0
+		}
+		return 1
+	})); err != nil {
+		pool.Close()
+		return nil, err
+	}
+	return u, nil
 }
 
 // registerPlatformRetention bounds the platform tables every service has.

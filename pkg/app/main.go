@@ -42,10 +42,12 @@ func NewRegistry() *prometheus.Registry {
 
 // NewRouter builds the HTTP router of a process: problem answers for
 // unknown routes, panic recovery, refusal of NUL and broken UTF-8 in the
-// path, query and headers, health, metrics, and each unit's routes.
+// path, query and headers, health, metrics (with every request counted
+// and timed by route pattern), and each unit's routes.
 func NewRouter(log *slog.Logger, reg *prometheus.Registry, units ...*Unit) chi.Router {
 	r := chi.NewRouter()
-	r.Use(httpx.Recover(log), httpx.ValidInput)
+	// Metrics first: they see the status a recovered panic becomes.
+	r.Use(NewHTTPMetrics(reg).Middleware, httpx.Recover(log), httpx.ValidInput)
 	r.NotFound(httpx.NotFoundHandler)
 	r.MethodNotAllowed(httpx.MethodNotAllowedHandler)
 	HealthRoutes(r, units...)

@@ -147,6 +147,7 @@ func (b *Bus) Start(ctx context.Context, c Consumer) error {
 		}
 	}
 	b.running = append(b.running, r)
+	b.Metrics.consumer(c.Name)
 	go b.watchLag(b.life, cons, c.Name)
 	return nil
 }
@@ -377,6 +378,8 @@ func (b *Bus) apply(ctx context.Context, c Consumer, env events.Envelope, meta *
 		return Permanent(fmt.Errorf("consumer %s has no handler for %s", c.Name, env.Type))
 	}
 	duplicate := false
+	hooks := &commitHooks{}
+	ctx = context.WithValue(ctx, commitHooksKey{}, hooks)
 	err := pgx.BeginFunc(ctx, b.Pool, func(tx pgx.Tx) error {
 		tag, err := tx.Exec(ctx, `INSERT INTO inbox (consumer, event_id) VALUES ($1, $2) ON CONFLICT DO NOTHING`, c.Name, env.ID)
 		if err != nil {
@@ -403,8 +406,27 @@ func (b *Bus) apply(ctx context.Context, c Consumer, env events.Envelope, meta *
 		b.Metrics.Duplicates.WithLabelValues(c.Name).Inc()
 	} else {
 		b.Metrics.Consumed.WithLabelValues(c.Name, env.Type).Inc()
+		for _, fn := range hooks.fns {
+			fn()
+		}
 	}
 	return nil
+}
+
+type commitHooks struct{ fns []func() }
+
+type commitHooksKey struct{}
+
+// AfterCommit runs fn once the transaction of the handler whose ctx this
+// is has committed — not when it rolls back and the message comes again:
+// for what must happen once per effect outside the database, such as an
+// observation in a histogram. Outside a handler fn runs at once.
+func AfterCommit(ctx context.Context, fn func()) {
+	if h, ok := ctx.Value(commitHooksKey{}).(*commitHooks); ok {
+		h.fns = append(h.fns, fn)
+		return
+	}
+	fn()
 }
 
 // countFailure records one counted failure of the message and returns

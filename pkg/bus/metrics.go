@@ -12,6 +12,7 @@ type Metrics struct {
 	DeadLettered  *prometheus.CounterVec
 	Failures      *prometheus.CounterVec
 	OutboxBacklog prometheus.Gauge
+	OutboxAge     prometheus.Gauge
 	ConsumerLag   *prometheus.GaugeVec
 
 	TransientFailures   *prometheus.CounterVec
@@ -48,6 +49,9 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		OutboxBacklog: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "outbox_backlog", Help: "Events written to the outbox and not yet published.",
 		}),
+		OutboxAge: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "outbox_oldest_event_age_seconds", Help: "Age of the oldest event in the outbox (0 when it is empty): a relay that stopped publishing shows here.",
+		}),
 		ConsumerLag: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "consumer_lag", Help: "Messages in the stream not yet delivered to the consumer.",
 		}, []string{"consumer"}),
@@ -77,7 +81,16 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}),
 	}
 	reg.MustRegister(m.Published, m.Consumed, m.Duplicates, m.Redelivered, m.DeadLettered, m.Failures,
-		m.OutboxBacklog, m.ConsumerLag, m.TransientFailures, m.Panics, m.Paused, m.HealthProbes,
+		m.OutboxBacklog, m.OutboxAge, m.ConsumerLag, m.TransientFailures, m.Panics, m.Paused, m.HealthProbes,
 		m.HealthProbeFailures, m.PublishFailures, m.Quarantined, m.QuarantineSize)
 	return m
+}
+
+// consumer makes the series of one consumer exist at zero from its start:
+// a rate or an alert over "no dead letters yet" needs a series to read.
+func (m *Metrics) consumer(name string) {
+	for _, v := range []*prometheus.CounterVec{m.Duplicates, m.Redelivered, m.DeadLettered, m.Failures, m.TransientFailures, m.Panics} {
+		v.WithLabelValues(name)
+	}
+	m.ConsumerLag.WithLabelValues(name)
 }

@@ -293,10 +293,18 @@ func Refused(err error) bool {
 	return errors.As(err, &apiErr) && apiErr.Code == 400
 }
 
+// updateBacklog counts the outbox (up to a bound, so that a large backlog
+// never makes it slow) and the age of its oldest row by the database's
+// clock, which stamped created_at.
 func (r *Relay) updateBacklog(ctx context.Context) {
 	var n, q int64
-	if err := r.Pool.QueryRow(ctx, "SELECT (SELECT count(*) FROM outbox), (SELECT count(*) FROM outbox_quarantine)").Scan(&n, &q); err == nil {
+	var age float64
+	if err := r.Pool.QueryRow(ctx, `SELECT
+		(SELECT count(*) FROM (SELECT 1 FROM outbox LIMIT 1000000) o),
+		(SELECT count(*) FROM outbox_quarantine),
+		COALESCE((SELECT extract(epoch FROM now() - created_at)::float8 FROM outbox ORDER BY seq LIMIT 1), 0)`).Scan(&n, &q, &age); err == nil {
 		r.Metrics.OutboxBacklog.Set(float64(n))
 		r.Metrics.QuarantineSize.Set(float64(q))
+		r.Metrics.OutboxAge.Set(max(age, 0))
 	}
 }

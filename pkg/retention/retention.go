@@ -88,6 +88,7 @@ func (r *Registry) Register(rule Rule) error {
 		return fmt.Errorf("retention: %s has a rule already", rule.Table)
 	}
 	r.rules[rule.Table] = rule
+	r.deleted.WithLabelValues(rule.Table) // at zero until the first pruning
 	return nil
 }
 

@@ -113,6 +113,9 @@ func newService(d *app.Deps, o Options) (app.Service, error) {
 	if err := registerRetention(d, uc); err != nil {
 		return nil, err
 	}
+	if err := d.Registry.Register(uc.FunnelCollector()); err != nil {
+		return nil, err
+	}
 	return &service{d: d, uc: uc, api: &api.API{App: uc, Ops: d.Ops, Log: d.Log, Proxies: proxies, Idempotent: d.Idempotent}}, nil
 }
 

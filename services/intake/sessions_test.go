@@ -176,7 +176,7 @@ func TestLoginFromFailingAddressIsSlowedNotLocked_SE3(t *testing.T) {
 		}
 	}
 	// Attempts 7 to 40 found 6 or more failures before them.
-	if n := r.metric(t, "intake_signin_address_delays_total"); n != 34 {
+	if n := r.metric(t, "signin_address_delays_total"); n != 34 {
 		t.Fatalf("%v attempts slowed, want 34", n)
 	}
 	if resp := r.Do("POST", "/v1/sessions", login("office@example.co.jp", "an application password", code)); resp.Status != 201 {

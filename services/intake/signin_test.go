@@ -66,7 +66,7 @@ func TestParallelGuessesReachAtMostTenPasswordChecks_SE3(t *testing.T) {
 	r := newRigWith(t, testenv.Options{}, intake.Options{Argon2Wait: time.Minute})
 	_, _, victimCode := r.readyCode(t, "victim@example.co.jp", "new")
 	_, _, otherCode := r.readyCode(t, "colleague@example.co.jp", "new")
-	before := r.metric(t, "intake_argon2_evaluations_total")
+	before := r.metric(t, "argon2_evaluations_total")
 
 	const n = 200
 	start := make(chan struct{})
@@ -106,7 +106,7 @@ func TestParallelGuessesReachAtMostTenPasswordChecks_SE3(t *testing.T) {
 	if colleague.err != nil || colleague.status != 201 {
 		t.Fatalf("the colleague's right credentials from the same address: %d %s %v", colleague.status, colleague.body, colleague.err)
 	}
-	checks := r.metric(t, "intake_argon2_evaluations_total") - before - 1 // the colleague's one
+	checks := r.metric(t, "argon2_evaluations_total") - before - 1 // the colleague's one
 	if checks > 10 || int(checks) != counts[401] {
 		t.Fatalf("%v password checks for %d wrong answers (want ≤ 10, one per 401)", checks, counts[401])
 	}

@@ -122,6 +122,9 @@ func New(d *app.Deps) (app.Service, error) {
 		Pool: d.Pool, Clock: d.Clock, CA: h, Log: d.Log, Term: d.Config.TermClient,
 		Metrics: issuance.NewMetrics(d.Registry),
 	}
+	if err := d.Registry.Register(svc.Collector()); err != nil {
+		return nil, err
+	}
 	return &Service{d: d, svc: svc, api: &api.Handler{Svc: svc, Sessions: sessions, Clock: d.Clock, Ops: d.Ops, Log: d.Log, Idempotent: d.Idempotent}}, nil
 }
 

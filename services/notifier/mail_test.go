@@ -100,7 +100,7 @@ func TestSMTPFailureRetriedWithBackoff_NO1(t *testing.T) {
 		t.Fatalf("got %d mails, want exactly 1", n)
 	}
 	metrics := string(h.Do("GET", "/metrics", nil).Body)
-	if !strings.Contains(metrics, `notifier_mail_send_failures_total{reason="application_cancelled",service="notifier"} 1`) {
+	if !strings.Contains(metrics, `mail_send_failures_total{reason="application_cancelled",service="notifier"} 1`) {
 		t.Fatalf("the failure is not counted in /metrics")
 	}
 }

@@ -99,7 +99,7 @@ func TestNoReminderWhenRevokedOrExpired_PC10_NO3(t *testing.T) {
 		t.Fatalf("revocation mail %q:\n%s", s, m.Body)
 	}
 	metrics := string(h.Do("GET", "/metrics", nil).Body)
-	if !strings.Contains(metrics, `notifier_renewal_reminders_total{outcome="suppressed",service="notifier",why="revoked"} 2`) {
+	if !strings.Contains(metrics, `renewal_reminders_total{outcome="suppressed",service="notifier",why="revoked"} 2`) {
 		t.Fatal("suppressed reminders are not counted by why in /metrics")
 	}
 }

@@ -123,7 +123,9 @@ func (s *Service) onCertificateReady(ctx context.Context, tx pgx.Tx, env events.
 		return bus.Permanent(err)
 	}
 	return s.withApplication(ctx, tx, env, ev.ApplicationID, func(app *domain.Application) error {
+		before := app.Status
 		app.Status = domain.Advance(app.Status, domain.StatusApproved)
+		s.reached(ctx, app, before)
 		app.CertificateID = &certID
 		if err := store.UpsertCertificate(ctx, tx, domain.Certificate{
 			ID: certID, ApplicationID: app.ID, ApplicantID: app.ApplicantID, Status: domain.CertReady,
@@ -193,7 +195,9 @@ func (s *Service) recordIssued(ctx context.Context, tx pgx.Tx, env events.Envelo
 		return bus.Permanent(err)
 	}
 	return s.withApplication(ctx, tx, env, applicationID, func(app *domain.Application) error {
+		before := app.Status
 		app.Status = domain.Advance(app.Status, domain.StatusIssued)
+		s.reached(ctx, app, before)
 		app.CertificateID = &certID
 		cert.ID, cert.ApplicationID, cert.ApplicantID, cert.Status = certID, app.ID, app.ApplicantID, domain.CertIssued
 		return store.UpsertCertificate(ctx, tx, cert)

@@ -6,8 +6,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/certlife/platform/pkg/errs"
 	"github.com/certlife/platform/services/intake/internal/domain"
 )
@@ -38,6 +36,7 @@ func NewHasher(concurrency, queue int, wait time.Duration, m *Metrics) *Hasher {
 	if wait <= 0 {
 		wait = 3 * time.Second
 	}
+	m.argonSlots.Set(float64(concurrency))
 	return &Hasher{slots: make(chan struct{}, concurrency), queue: int64(queue), wait: wait, m: m}
 }
 
@@ -61,7 +60,7 @@ func (h *Hasher) Do(ctx context.Context, fn func()) error {
 	default:
 		if h.waiting.Add(1) > h.queue {
 			h.waiting.Add(-1)
-			h.m.argonBusy.Inc()
+			h.m.argonRejected.Inc()
 			return errBusy()
 		}
 		h.m.argonWaiting.Inc()
@@ -72,7 +71,7 @@ func (h *Hasher) Do(ctx context.Context, fn func()) error {
 		case <-t.C:
 			h.waiting.Add(-1)
 			h.m.argonWaiting.Dec()
-			h.m.argonBusy.Inc()
+			h.m.argonRejected.Inc()
 			return errBusy()
 		case <-ctx.Done():
 			t.Stop()
@@ -83,7 +82,8 @@ func (h *Hasher) Do(ctx context.Context, fn func()) error {
 		h.waiting.Add(-1)
 		h.m.argonWaiting.Dec()
 	}
-	defer func() { <-h.slots }()
+	h.m.argonBusy.Inc()
+	defer func() { h.m.argonBusy.Dec(); <-h.slots }()
 	h.m.argonEvaluations.Inc()
 	fn()
 	return nil
@@ -102,33 +102,4 @@ func (h *Hasher) Hash(ctx context.Context, password string) (hash string, err er
 func (h *Hasher) Verify(ctx context.Context, hash, s string) (ok bool, err error) {
 	err = h.Do(ctx, func() { ok = domain.VerifyPassword(hash, s) })
 	return ok, err
-}
-
-// Metrics are intake's sign-in counters.
-type Metrics struct {
-	argonEvaluations prometheus.Counter
-	argonBusy        prometheus.Counter
-	argonWaiting     prometheus.Gauge
-	signIns          *prometheus.CounterVec
-	addressDelays    prometheus.Counter
-}
-
-// NewMetrics registers the metrics with reg.
-func NewMetrics(reg prometheus.Registerer) *Metrics {
-	m := &Metrics{
-		argonEvaluations: prometheus.NewCounter(prometheus.CounterOpts{Name: "intake_argon2_evaluations_total",
-			Help: "argon2id evaluations run (password hashes and checks)."}),
-		argonBusy: prometheus.NewCounter(prometheus.CounterOpts{Name: "intake_argon2_busy_total",
-			Help: "argon2id evaluations refused because the bounded queue was full (503)."}),
-		argonWaiting: prometheus.NewGauge(prometheus.GaugeOpts{Name: "intake_argon2_waiting",
-			Help: "argon2id evaluations waiting for a slot."}),
-		signIns: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "intake_signin_attempts_total",
-			Help: "Sign-in attempts (sessions and Basic) by result: success, failure, locked, busy."}, []string{"result"}),
-		addressDelays: prometheus.NewCounter(prometheus.CounterOpts{Name: "intake_signin_address_delays_total",
-			Help: "Sign-in attempts slowed down because their client address failed often (SE-3)."}),
-	}
-	if reg != nil {
-		reg.MustRegister(m.argonEvaluations, m.argonBusy, m.argonWaiting, m.signIns, m.addressDelays)
-	}
-	return m
 }

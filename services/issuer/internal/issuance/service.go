@@ -17,6 +17,7 @@ import (
 	"github.com/certlife/platform/pkg/clock"
 	"github.com/certlife/platform/pkg/events"
 	"github.com/certlife/platform/services/issuer/internal/ca"
+	"github.com/certlife/platform/services/issuer/internal/profile"
 )
 
 // Timer kinds.
@@ -82,18 +83,25 @@ type Metrics struct {
 // NewMetrics registers the issuer's metrics.
 func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
-		Issued: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "issuer_certificates_issued_total",
+		Issued: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "certificates_issued_total",
 			Help: "Certificates signed, by retrieval mode."}, []string{"mode"}),
-		LintFailures: prometheus.NewCounter(prometheus.CounterOpts{Name: "issuer_lint_failures_total",
+		LintFailures: prometheus.NewCounter(prometheus.CounterOpts{Name: "certificate_lint_failures_total",
 			Help: "Issuances stopped by a lint error (IS-3)."}),
-		Revoked: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "issuer_revocations_total",
+		Revoked: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "certificates_revoked_total",
 			Help: "Certificates revoked, by reason."}, []string{"reason"}),
-		CRLThis: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "issuer_crl_this_update_timestamp_seconds",
+		CRLThis: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "crl_this_update_timestamp_seconds",
 			Help: "thisUpdate of the latest CRL (CRL age = now - this)."}, []string{"issuer"}),
-		CRLNumber: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "issuer_crl_number",
+		CRLNumber: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "crl_number",
 			Help: "CRLNumber of the latest CRL."}, []string{"issuer"}),
-		Purged: prometheus.NewCounter(prometheus.CounterOpts{Name: "issuer_pkcs12_purged_total",
+		Purged: prometheus.NewCounter(prometheus.CounterOpts{Name: "pkcs12_purged_total",
 			Help: "PKCS#12 files deleted undownloaded after 24 hours."}),
+	}
+	// Known label values exist from the start, at zero (OP-3 dashboards).
+	for _, mode := range []string{ModePKCS12, ModeCSR} {
+		m.Issued.WithLabelValues(mode)
+	}
+	for _, r := range profile.Reasons() {
+		m.Revoked.WithLabelValues(r)
 	}
 	reg.MustRegister(m.Issued, m.LintFailures, m.Revoked, m.CRLThis, m.CRLNumber, m.Purged)
 	return m
