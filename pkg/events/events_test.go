@@ -65,3 +65,33 @@ func TestInvalidEventsAreRefused_EV1(t *testing.T) {
 		t.Fatal("New accepted an invalid payload")
 	}
 }
+
+// PC-16, NO-2: a code the applicant asked for is about the mailbox, not a
+// certificate — it needs no certificate_id (and is the applicant's
+// aggregate); every other code still names its certificate. A recipient
+// built from an application is addressed by the applicant's name in the
+// mail's language.
+func TestMailboxCodeAndRecipientName_PC16_NO2(t *testing.T) {
+	to := events.Recipient{Email: "taro@example.co.jp", Language: "ja", Name: "辺利 太郎"}
+	mailbox := events.CertificateCodeIssued{ApplicantID: "a-1", Reason: events.CodeForMailboxValidation, Recipient: to, SealedCode: []byte{1}}
+	if err := mailbox.Validate(); err != nil || mailbox.AggregateID() != "a-1" {
+		t.Fatalf("mailbox code: %v, aggregate %q", err, mailbox.AggregateID())
+	}
+	ready := mailbox
+	ready.Reason = events.CodeForCertificateReady
+	if err := ready.Validate(); err == nil {
+		t.Fatal("a certificate_ready code without certificate_id validated")
+	}
+	a := events.Application{Language: "ja", Applicant: events.Applicant{NameJa: "辺利 太郎", NameEn: "Veri Taro", Email: "taro@example.co.jp"}}
+	if r := a.Recipient(); r.Name != "辺利 太郎" || r.Email != "taro@example.co.jp" || r.Language != "ja" {
+		t.Fatalf("ja recipient %+v", r)
+	}
+	a.Language = "en"
+	if r := a.Recipient(); r.Name != "Veri Taro" {
+		t.Fatalf("en recipient %+v", r)
+	}
+	a.Applicant.NameEn = ""
+	if r := a.Recipient(); r.Name != "辺利 太郎" {
+		t.Fatalf("en recipient without an English name %+v", r)
+	}
+}

@@ -96,6 +96,9 @@ type Applicant struct {
 type Recipient struct {
 	Email    string `json:"email"`
 	Language string `json:"language"`
+	// Name is the addressee's name in that language (NO-2), filled by the
+	// emitter; absent in events emitted before it existed.
+	Name string `json:"name,omitempty"`
 }
 
 // Application is the state of an application as accepted: what every
@@ -117,9 +120,16 @@ type Application struct {
 	Server *ServerApplication `json:"server,omitempty"`
 }
 
-// Recipient is where mail about the application goes.
+// Recipient is where mail about the application goes, and whom it
+// addresses: the applicant's name in the mail's language (the other one
+// when that is empty).
 func (a Application) Recipient() Recipient {
-	return Recipient{Email: a.Applicant.Email, Language: a.Language}
+	ja, en := a.Applicant.NameJa, a.Applicant.NameEn
+	name := en
+	if (a.Language == "ja" && ja != "") || en == "" {
+		name = ja
+	}
+	return Recipient{Email: a.Applicant.Email, Language: a.Language, Name: name}
 }
 
 func (a Application) validate() error {
@@ -313,10 +323,12 @@ func (e CertificateReady) Validate() error {
 // in plaintext, and only the notifier can open it to put it in the e-mail.
 type CertificateCodeIssued struct {
 	// ApplicationID is empty for a renewal notice (no application yet).
-	ApplicationID string    `json:"application_id,omitempty"`
-	CertificateID string    `json:"certificate_id"`
+	ApplicationID string `json:"application_id,omitempty"`
+	// CertificateID is empty for a code the applicant asked for (PC-16):
+	// it is about the mailbox, not one certificate.
+	CertificateID string    `json:"certificate_id,omitempty"`
 	ApplicantID   string    `json:"applicant_id"`
-	Reason        string    `json:"reason"` // certificate_ready | reissue | renewal_notice
+	Reason        string    `json:"reason"` // certificate_ready | reissue | renewal_notice | mailbox_validation
 	Recipient     Recipient `json:"recipient"`
 	SealedCode    []byte    `json:"sealed_code"`
 	// NotAfter and DaysBefore describe the certificate a renewal notice is about.
@@ -329,22 +341,30 @@ const (
 	CodeForCertificateReady = "certificate_ready"
 	CodeForReissue          = "reissue"
 	CodeForRenewalNotice    = "renewal_notice"
+	// CodeForMailboxValidation: a fresh code the applicant asked for
+	// (POST /v1/certificate-codes) to validate the mailbox again (PC-16).
+	CodeForMailboxValidation = "mailbox_validation"
 )
 
 func (CertificateCodeIssued) EventType() string { return TypeCertificateCodeIssued }
 func (CertificateCodeIssued) EventVersion() int { return 1 }
 func (e CertificateCodeIssued) AggregateID() string {
-	if e.ApplicationID != "" {
+	switch {
+	case e.ApplicationID != "":
 		return e.ApplicationID
+	case e.CertificateID != "":
+		return e.CertificateID
 	}
-	return e.CertificateID
+	return e.ApplicantID
 }
 func (e CertificateCodeIssued) Validate() error {
 	if len(e.SealedCode) == 0 {
 		return errors.New("sealed_code is required")
 	}
-	return required("certificate_id", e.CertificateID, "applicant_id", e.ApplicantID,
-		"reason", e.Reason, "recipient.email", e.Recipient.Email)
+	if e.Reason != CodeForMailboxValidation && e.CertificateID == "" {
+		return errors.New("certificate_id is required")
+	}
+	return required("applicant_id", e.ApplicantID, "reason", e.Reason, "recipient.email", e.Recipient.Email)
 }
 
 // CertificateIssued: a certificate was signed.

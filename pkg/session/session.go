@@ -48,10 +48,26 @@ type Claims struct {
 	CodeVerified bool  `json:"cv"`
 	IssuedAt     int64 `json:"iat"`
 	ExpiresAt    int64 `json:"exp"`
+	// MailboxValidatedAt (Unix seconds) and MailboxEmail are the latest
+	// validation of the applicant's mailbox when the session was opened
+	// (PC-16: a sign-in with a certificate code less than 24 hours old).
+	// A retrieval needs one from the last 30 days for the certificate's
+	// own mailbox; the issuer checks it here, without asking intake.
+	MailboxValidatedAt int64  `json:"mv,omitempty"`
+	MailboxEmail       string `json:"mva,omitempty"`
 }
 
 // Expires is the expiry as a time.
 func (c Claims) Expires() time.Time { return time.Unix(c.ExpiresAt, 0).UTC() }
+
+// MailboxValidated returns the latest mailbox validation the token
+// carries, if any.
+func (c Claims) MailboxValidated() (email string, at time.Time, ok bool) {
+	if c.MailboxValidatedAt == 0 || c.MailboxEmail == "" {
+		return "", time.Time{}, false
+	}
+	return c.MailboxEmail, time.Unix(c.MailboxValidatedAt, 0).UTC(), true
+}
 
 // Errors of Verify. Callers answer both with the same 401.
 var (

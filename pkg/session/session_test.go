@@ -120,3 +120,34 @@ func TestKeyFileMode(t *testing.T) {
 		t.Fatal("a missing key was accepted without create")
 	}
 }
+
+// PC-16: the token carries the latest mailbox validation (time, mailbox)
+// for the issuer to check locally; with the longest e-mail address it
+// still fits MaxLen. A token without one says so.
+func TestTokenCarriesMailboxValidation_PC16(t *testing.T) {
+	now := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
+	signer := NewSigner(newKey(t))
+	v := NewVerifier(signer.Public())
+	long := strings.Repeat("a", 64) + "@" + strings.Repeat("b", 185) + ".jp" // 254 characters
+	c := Claims{SessionID: "01234567-89ab-7def-8123-456789abcdef", Subject: "01234567-89ab-7def-8123-456789abcdee",
+		CodeVerified: true, IssuedAt: now.Unix(), ExpiresAt: now.Add(30 * time.Minute).Unix(),
+		MailboxValidatedAt: now.Add(-time.Hour).Unix(), MailboxEmail: long}
+	tok, err := signer.Sign(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := v.Verify(tok, now)
+	if err != nil || got != c {
+		t.Fatalf("claims %+v, %v (token of %d bytes)", got, err, len(tok))
+	}
+	if email, at, ok := got.MailboxValidated(); !ok || email != long || !at.Equal(now.Add(-time.Hour)) {
+		t.Fatalf("MailboxValidated %q %s %v", email, at, ok)
+	}
+	c.MailboxValidatedAt, c.MailboxEmail = 0, ""
+	tok, _ = signer.Sign(c)
+	if got, err := v.Verify(tok, now); err != nil {
+		t.Fatal(err)
+	} else if _, _, ok := got.MailboxValidated(); ok {
+		t.Fatal("a token without a validation reports one")
+	}
+}

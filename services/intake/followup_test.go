@@ -113,7 +113,7 @@ func TestRenewalPrefillAndImmutableFields_PC9(t *testing.T) {
 		RenewalOpen bool     `json:"renewal_open"`
 	}
 	resp.JSON(t, &p)
-	if resp.Status != 200 || p.Organization.NameEn != "VeriSign Japan K.K." || p.Applicant.Phone != "0350001111" || !p.RenewalOpen || len(p.Immutable) != 5 {
+	if resp.Status != 200 || p.Organization.NameEn != "VeriSign Japan K.K." || p.Applicant.Phone != "0350001111" || !p.RenewalOpen || len(p.Immutable) != 6 {
 		t.Fatalf("prefill %d %s", resp.Status, resp.Body)
 	}
 	path := "/v1/certificates/" + cert + "/renewals"

@@ -115,7 +115,7 @@ func body(email string) map[string]any {
 		"password": "an application password",
 		"language": "ja",
 		"organization": map[string]any{"company_code": "984940947", "name_ja": "日本ベリサイン株式会社",
-			"name_en": "VeriSign Japan K.K."},
+			"name_en": "VeriSign Japan K.K.", "identifier": "NTRJP-4010001012345"},
 		"applicant": map[string]any{"name_ja": "辺利 太郎", "name_en": "Veri Taro",
 			"title_ja": "本部長", "department_ja": "経理部",
 			"title_en": "Director, Accounting Dept.",

@@ -107,7 +107,7 @@ func newService(d *app.Deps, o Options) (app.Service, error) {
 	uc := &intakeapp.Service{
 		Pool: d.Pool, NC: d.NC, Clock: d.Clock, Log: d.Log,
 		CancelWindow: c.CancelWindow, SessionTTL: ttl, NotifierKey: notifier, CodeKey: codeKey,
-		Signer: signer, Verifier: verifier, Throttle: throttle, Metrics: metrics,
+		Signer: signer, Verifier: verifier, Throttle: throttle, CodeRequests: domain.DefaultCodeRequests(), Metrics: metrics,
 		Hasher: intakeapp.NewHasher(c.Argon2Concurrency, queue, o.Argon2Wait, metrics),
 	}
 	if err := registerRetention(d, uc); err != nil {
@@ -121,13 +121,15 @@ func newService(d *app.Deps, o Options) (app.Service, error) {
 
 // registerRetention bounds what intake writes on a hot path (issue 6
 // item 3): sessions a day after they expired; sign-in attempts (and the
-// per-e-mail rows without a lock) an hour after they left the throttle's
-// window.
+// per-e-mail rows without a lock) and requests for a fresh code an hour
+// after they left their windows.
 func registerRetention(d *app.Deps, uc *intakeapp.Service) error {
 	return errors.Join(
 		d.Retention.Register(retention.Rule{Table: "sessions", Column: "expires_at", Period: 24 * time.Hour}),
 		d.Retention.Register(retention.Rule{Table: "login_failures", Period: uc.Throttle.Window + time.Hour,
 			Prune: uc.PruneLoginFailures}),
+		// Requests for a fresh code count for an hour (PC-16).
+		d.Retention.Register(retention.Rule{Table: "code_requests", Column: "at", Period: uc.CodeRequests.Window + time.Hour}),
 	)
 }
 

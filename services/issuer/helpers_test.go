@@ -97,15 +97,25 @@ func startPublic(t *testing.T, cfg func(*app.Config)) (*env, string) {
 // session makes a bearer token for an applicant, as intake would after a
 // sign-in with the certificate code. It outlives the clock jumps of the
 // validity tests, standing for the fresh session an applicant opens at
-// each step.
+// each step — and for the fresh mailbox validation of that sign-in
+// (PC-16), which it dates at its expiry so that it stays recent.
 func (e *env) session(applicantID string) string {
-	return e.token(applicantID, true, e.Clock.Now().Add(10*365*24*time.Hour))
+	expires := e.Clock.Now().Add(10 * 365 * 24 * time.Hour)
+	return e.sign(session.Claims{Subject: applicantID, CodeVerified: true, ExpiresAt: expires.Unix(),
+		MailboxValidatedAt: expires.Unix(), MailboxEmail: applicantID + "@example.co.jp"})
 }
 
+// token is a session opened now with a code that validated the
+// applicant's mailbox now (PC-16).
 func (e *env) token(applicantID string, codeVerified bool, expires time.Time) string {
+	return e.sign(session.Claims{Subject: applicantID, CodeVerified: codeVerified, ExpiresAt: expires.Unix(),
+		MailboxValidatedAt: e.Clock.Now().Unix(), MailboxEmail: applicantID + "@example.co.jp"})
+}
+
+func (e *env) sign(c session.Claims) string {
 	e.t.Helper()
-	tok, err := e.signer.Sign(session.Claims{SessionID: uuid.NewString(), Subject: applicantID, CodeVerified: codeVerified,
-		IssuedAt: e.Clock.Now().Unix(), ExpiresAt: expires.Unix()})
+	c.SessionID, c.IssuedAt = uuid.NewString(), e.Clock.Now().Unix()
+	tok, err := e.signer.Sign(c)
 	if err != nil {
 		e.t.Fatal(err)
 	}

@@ -19,6 +19,7 @@ import (
 
 	"github.com/certlife/platform/pkg/app"
 	"github.com/certlife/platform/pkg/events"
+	"github.com/certlife/platform/pkg/session"
 )
 
 // DER encodings of the algorithm OIDs a PKCS#12 file names in clear.
@@ -290,9 +291,11 @@ func TestCSRRetrievalAndProfile_PC13_IS1(t *testing.T) {
 // stays on record (IS-2: recorded before signing).
 func TestLintErrorStopsIssuance_IS3_IS2(t *testing.T) {
 	e := start(t, nil)
-	tok := e.session("applicant-e")
 	a := application("applicant-e", events.KindNew, "", "")
 	a.Applicant.Email = "not a mailbox"
+	// The session validated that "mailbox" (PC-16), so that the linter is what refuses it.
+	tok := e.sign(session.Claims{Subject: "applicant-e", CodeVerified: true, ExpiresAt: e.Clock.Now().Add(time.Hour).Unix(),
+		MailboxValidatedAt: e.Clock.Now().Unix(), MailboxEmail: a.Applicant.Email})
 	id := e.approve(a)
 	st := e.retrieve(tok, id, map[string]any{"accept_terms": true, "pkcs12_password": "password-123"})
 	if st.Status != "failed" || !strings.Contains(st.Failure, "lint") {

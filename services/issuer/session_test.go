@@ -30,7 +30,8 @@ import (
 // A session opened without the certificate code is refused every
 // certificate step with 403.
 func TestSessionTokenVerifiedLocally_PC7(t *testing.T) {
-	// A frozen clock: the expiry edge below is exact, however slow the machine.
+	// Frozen on a whole second: the token's expiry is in whole seconds,
+	// and the edges below must not depend on how long the test runs.
 	e := startWith(t, testenv.Options{Clock: clock.NewFrozen(time.Now().UTC().Truncate(time.Second))})
 	id := e.approve(application("applicant-s", events.KindNew, "", ""))
 	list := "/v1/certificates?eligible_for=retrieval"

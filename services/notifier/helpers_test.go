@@ -33,9 +33,10 @@ type harness struct {
 }
 
 type startOpts struct {
-	smtp    *testenv.SMTP
-	keyPath string
-	reuse   *harness // restart on the same database, NATS and clock
+	smtp     *testenv.SMTP
+	keyPath  string
+	reuse    *harness // restart on the same database, NATS and clock
+	mailFrom string   // MAIL_FROM; "" = the default
 }
 
 func start(t *testing.T, o startOpts) *harness {
@@ -54,6 +55,9 @@ func start(t *testing.T, o startOpts) *harness {
 			}
 		}
 		c.NotifierPrivateKeyFile = h.KeyPath
+		if o.mailFrom != "" {
+			c.MailFrom = o.mailFrom
+		}
 	}}
 	if o.reuse != nil {
 		opts.DBURL, opts.NATS, opts.Clock = o.reuse.DBURL, o.reuse.NATS, o.reuse.Clock

@@ -32,7 +32,7 @@ func TestEventPublishedTwiceSendsOneMail_NO1(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	wantID := domain.MessageID(to, domain.ReasonApplicationProvisional, appID)
+	wantID := domain.MessageID(to, domain.ReasonApplicationProvisional, appID, "certlife.example") // MAIL_FROM's default
 	if sent.MessageID != wantID {
 		t.Fatalf("NotificationSent message_id %q, want %q", sent.MessageID, wantID)
 	}

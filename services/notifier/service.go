@@ -27,6 +27,7 @@ import (
 	"github.com/certlife/platform/pkg/seal"
 	"github.com/certlife/platform/services/notifier/internal/api"
 	notifierapp "github.com/certlife/platform/services/notifier/internal/app"
+	"github.com/certlife/platform/services/notifier/internal/domain"
 	"github.com/certlife/platform/services/notifier/internal/smtpsend"
 	"github.com/certlife/platform/services/notifier/internal/templates"
 )
@@ -68,6 +69,10 @@ func New(d *app.Deps) (app.Service, error) {
 	if err != nil {
 		return nil, fmt.Errorf("the notifier's key file (NOTIFIER_PRIVATE_KEY_FILE, default $DATA_DIR/notifier.key) cannot be used: %w", err)
 	}
+	mailDomain, err := domain.MailDomain(d.Config.MailFrom)
+	if err != nil {
+		return nil, fmt.Errorf("MAIL_FROM %q must be an e-mail address with a domain (it names the sender and the right side of every Message-ID): %w", d.Config.MailFrom, err)
+	}
 	sender, err := smtpsend.New(d.Config.SMTPAddr, smtpTimeout)
 	if err != nil {
 		return nil, err
@@ -82,7 +87,7 @@ func New(d *app.Deps) (app.Service, error) {
 	}
 	a := &notifierapp.App{
 		Pool: d.Pool, JS: d.JS, Clock: d.Clock, Log: d.Log, Key: key, Templates: tmpl, Sender: sender, Metrics: m,
-		PublicURL: d.Config.PublicURL, MailFrom: d.Config.MailFrom,
+		PublicURL: d.Config.PublicURL, MailFrom: d.Config.MailFrom, MailDomain: mailDomain,
 	}
 	// Registered here, before the runtime starts the timer worker, so a
 	// timer due at start (after a downtime) finds its handler.

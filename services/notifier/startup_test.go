@@ -42,6 +42,7 @@ func TestStartRequiresSMTPAndKeyFile_SE10(t *testing.T) {
 	if err := os.WriteFile(openKey, b, 0o644); err != nil {
 		t.Fatal(err)
 	}
+	mailFrom := ""
 	build := func(smtpAddr, keyFile string) error {
 		cfg, err := app.LoadConfig()
 		if err != nil {
@@ -49,6 +50,9 @@ func TestStartRequiresSMTPAndKeyFile_SE10(t *testing.T) {
 		}
 		cfg.DatabaseURL, cfg.NatsURL, cfg.DataDir = dbURL, n.URL(), dataDir
 		cfg.SMTPAddr, cfg.NotifierPrivateKeyFile = smtpAddr, keyFile
+		if mailFrom != "" {
+			cfg.MailFrom = mailFrom
+		}
 		u, err := app.Build(context.Background(), notifier.Definition, app.Shared{Config: cfg, NC: nc, JS: js,
 			Clock: clock.NewOffset(), Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
 			Registry: prometheus.NewRegistry(), Ops: ops})
@@ -76,6 +80,12 @@ func TestStartRequiresSMTPAndKeyFile_SE10(t *testing.T) {
 	if entries, _ := os.ReadDir(dataDir); len(entries) != 0 {
 		t.Errorf("a refused start wrote to DATA_DIR: %v", entries)
 	}
+	// NO-1: MAIL_FROM names the Message-IDs' domain; without one, no start.
+	mailFrom = "Certlife CA"
+	if err := build("127.0.0.1:2525", goodKey); err == nil || !strings.Contains(err.Error(), "MAIL_FROM") {
+		t.Errorf("MAIL_FROM without an address: %v, want a refusal naming MAIL_FROM", err)
+	}
+	mailFrom = ""
 	if err := build("127.0.0.1:2525", goodKey); err != nil {
 		t.Fatalf("start with SMTP_ADDR and a key file: %v", err)
 	}

@@ -45,8 +45,9 @@ func application(companyCode, email string) events.Application {
 	id := uuid.NewString()
 	return events.Application{
 		ID: id, ApplicantID: "applicant-" + id[:8], Product: events.ProductClient, Kind: events.KindNew, Language: "en",
-		Coupon:       "12345678-87654321",
-		Organization: events.Organization{CompanyCode: companyCode, NameJa: "日本ベリサイン株式会社", NameEn: "VeriSign Japan K.K."},
+		Coupon: "12345678-87654321",
+		Organization: events.Organization{CompanyCode: companyCode, NameJa: "日本ベリサイン株式会社", NameEn: "VeriSign Japan K.K.",
+			Identifier: "NTRJP-4010001012345"},
 		Applicant: events.Applicant{NameJa: "辺利 太郎", NameEn: "Veri Taro", TitleEn: "Director", Email: email, Phone: "0350001111",
 			Address: events.Address{PostalCode: "1040028", Prefecture: "東京都", City: "中央区", Street: "八重洲2-8-1"}},
 	}

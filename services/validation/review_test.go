@@ -71,6 +71,12 @@ func TestReviewQueuedWithEvidence_PC6_OP1(t *testing.T) {
 	if ev.Organization == nil || *ev.Organization != a.Organization {
 		t.Errorf("organization evidence = %+v", ev.Organization)
 	}
+	// PC-1: the reviewer sees the registration identifier with the
+	// organization's other evidence, to verify it.
+	r = ops(t, p, "GET", "/ops/v1/reviews/"+id, nil)
+	if !strings.Contains(string(r.Body), `"identifier":"NTRJP-4010001012345"`) {
+		t.Errorf("the review does not show the organization identifier: %s", r.Body)
+	}
 	if ev.Applicant == nil || ev.Applicant.Email != a.Applicant.Email || ev.Applicant.Address.PostalCode != "1040028" {
 		t.Errorf("applicant evidence = %+v", ev.Applicant)
 	}
@@ -147,7 +153,7 @@ func TestOperatorRejectsWithReason_OP1(t *testing.T) {
 	mustStatus(t, r, 200)
 	rej := decode[events.ReviewRejected](t, p.WaitEvent(events.TypeReviewRejected, a.ID, wait))
 	if rej.Reason != reason || rej.ReviewID != rv.ID.String() || rej.Reviewer != reviewerActor() ||
-		rej.Recipient != (events.Recipient{Email: "taro@example.co.jp", Language: "en"}) {
+		rej.Recipient != (events.Recipient{Email: "taro@example.co.jp", Language: "en", Name: "Veri Taro"}) { // NO-2: by name
 		t.Errorf("rejection = %+v", rej)
 	}
 	rejected := list(t, p, "rejected")

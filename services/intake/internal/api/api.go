@@ -39,6 +39,10 @@ func (a *API) Routes(r chi.Router) {
 	// Not idempotent by key: the answer holds a session token, which must
 	// not be stored (SE-6 excludes sessions).
 	r.Post("/v1/sessions", a.login)
+	// Not idempotent by key either: its body holds the password, which an
+	// idempotency record would keep a fast hash of. The hourly bound
+	// (PC-16) keeps repeats harmless.
+	r.Post("/v1/certificate-codes", a.requestCode)
 	r.Get("/v1/certificates/{id}/prefill", a.prefill)
 	idem.Post("/v1/certificates/{id}/renewals", a.renew)
 	idem.Post("/v1/certificates/{id}/reissues", a.reissue)
@@ -167,6 +171,54 @@ func (a *API) login(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Cache-Control", "no-store")
 	httpx.WriteJSON(w, http.StatusCreated, s)
+}
+
+type codeRequestBody struct {
+	Email    *string `json:"email"`
+	Password *string `json:"password"`
+}
+
+// codeRequested is the one answer of POST /v1/certificate-codes, whether
+// or not the e-mail and password matched (PC-16).
+var codeRequested = map[string]string{
+	"status": "accepted",
+	"detail": "If the e-mail address and application password match an applicant, a new certificate code " +
+		"has been sent to that mailbox. It replaces the previous code and validates the mailbox when used " +
+		"to sign in within 24 hours.",
+}
+
+// requestCode mails a fresh certificate code for mailbox validation
+// (PC-16): always 202 with the same body, the same work whether or not
+// the account exists, at most 3 an hour per e-mail.
+func (a *API) requestCode(w http.ResponseWriter, r *http.Request) {
+	var body codeRequestBody
+	if p := httpx.DecodeJSON(w, r, &body, 4096); p != nil {
+		httpx.WriteProblem(w, r, p)
+		return
+	}
+	var missing []errs.Field
+	for _, f := range []struct {
+		name string
+		v    *string
+	}{{"email", body.Email}, {"password", body.Password}} {
+		if f.v == nil || *f.v == "" {
+			missing = append(missing, errs.Field{Name: f.name, Message: "is required"})
+		}
+	}
+	if len(missing) > 0 {
+		a.fail(w, r, errs.Invalid(missing...))
+		return
+	}
+	if err := domain.CredentialFields("email", *body.Email, "password", *body.Password); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	if err := a.App.RequestCode(r.Context(), *body.Email, *body.Password, a.clientKey(r)); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	httpx.WriteJSON(w, http.StatusAccepted, codeRequested)
 }
 
 type windowBody struct {

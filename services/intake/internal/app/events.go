@@ -136,31 +136,44 @@ func (s *Service) onCertificateReady(ctx context.Context, tx pgx.Tx, env events.
 		if app.Kind == events.KindReissue {
 			reason = events.CodeForReissue
 		}
-		return s.issueCode(ctx, tx, env, app.ApplicantID, events.CertificateCodeIssued{
+		return s.issueCode(ctx, tx, env.CorrelationID, app.ApplicantID, events.CertificateCodeIssued{
 			ApplicationID: app.ID.String(), CertificateID: ev.CertificateID, ApplicantID: app.ApplicantID.String(),
 			Reason: reason, Recipient: app.Event().Recipient(),
 		})
 	})
 }
 
-// issueCode makes a code, stores only its MAC (SE-7), and emits it
-// sealed for the notifier (SE-1).
-func (s *Service) issueCode(ctx context.Context, tx pgx.Tx, cause events.Envelope, applicant uuid.UUID, ev events.CertificateCodeIssued) error {
+// issueCode makes a code, stores only its MAC (SE-7) with the mailbox it
+// is sent to (PC-16), and emits it sealed for the notifier (SE-1).
+func (s *Service) issueCode(ctx context.Context, tx pgx.Tx, correlation string, applicant uuid.UUID, ev events.CertificateCodeIssued) error {
 	code, err := domain.NewCode()
 	if err != nil {
 		return err
 	}
-	if err := store.SetCode(ctx, tx, applicant, s.CodeKey.MAC(code), s.Clock.Now()); err != nil {
+	if err := store.SetCode(ctx, tx, applicant, s.CodeKey.MAC(code), ev.Recipient.Email, s.Clock.Now()); err != nil {
 		return err
 	}
 	if ev.SealedCode, err = seal.Seal(s.NotifierKey, []byte(code)); err != nil {
 		return err
 	}
-	out, err := events.Follow(cause, ev, s.Clock.Now())
-	if err != nil {
-		return err
+	return s.emit(ctx, tx, ev, correlation)
+}
+
+// recipient is where mail to the applicant goes: its current e-mail and
+// language, addressed by the name of its latest application (names do
+// not change across renewals and reissues, PC-9).
+func (s *Service) recipient(ctx context.Context, q store.Q, a domain.Applicant) (events.Recipient, error) {
+	r := events.Recipient{Email: a.Email, Language: a.Language}
+	app, err := store.LatestApplication(ctx, q, a.ID)
+	if errors.Is(err, store.ErrNotFound) {
+		return r, nil
 	}
-	return bus.Emit(ctx, tx, out)
+	if err != nil {
+		return r, err
+	}
+	app.Language = a.Language
+	r.Name = app.Event().Recipient().Name
+	return r, nil
 }
 
 func (s *Service) onCertificateIssued(ctx context.Context, tx pgx.Tx, env events.Envelope) error {
@@ -247,8 +260,12 @@ func (s *Service) onRenewalDue(ctx context.Context, tx pgx.Tx, env events.Envelo
 	if err != nil {
 		return err
 	}
-	return s.issueCode(ctx, tx, env, a.ID, events.CertificateCodeIssued{
+	to, err := s.recipient(ctx, tx, a)
+	if err != nil {
+		return err
+	}
+	return s.issueCode(ctx, tx, env.CorrelationID, a.ID, events.CertificateCodeIssued{
 		CertificateID: ev.CertificateID, ApplicantID: a.ID.String(), Reason: events.CodeForRenewalNotice,
-		Recipient: events.Recipient{Email: a.Email, Language: a.Language}, NotAfter: ev.NotAfter, DaysBefore: ev.DaysBefore,
+		Recipient: to, NotAfter: ev.NotAfter, DaysBefore: ev.DaysBefore,
 	})
 }

@@ -49,7 +49,7 @@ func (s *Service) Prefill(ctx context.Context, id uuid.UUID, who domain.Principa
 	}
 	now := s.Clock.Now()
 	return Prefill{CertificateID: id.String(), Language: app.Language, Organization: app.Organization,
-		Applicant: app.Applicant, Immutable: domain.ImmutableFields,
+		Applicant: app.Applicant, Immutable: domain.Immutable(app.Organization),
 		RenewalOpen: cert.RenewalOpen(now), ReissueOpen: cert.ReissueOpen(now)}, nil
 }
 

@@ -47,7 +47,9 @@ type Service struct {
 	// Hasher runs every argon2id evaluation, bounded (SE-7).
 	Hasher   *Hasher
 	Throttle domain.Throttle
-	Metrics  *Metrics
+	// CodeRequests bounds the fresh codes asked for per e-mail (PC-16).
+	CodeRequests domain.CodeRequests
+	Metrics      *Metrics
 }
 
 func (s *Service) tx(ctx context.Context, fn func(tx pgx.Tx) error) error {

@@ -52,8 +52,10 @@ type attempt struct {
 	delay time.Duration
 }
 
-// reserve counts the attempt before its password work (SE-3).
-func (s *Service) reserve(ctx context.Context, email, addr string) (attempt, error) {
+// reserve counts the attempt before its password work (SE-3). more, when
+// given, runs under the e-mail's lock after the throttle admitted the
+// attempt (a further bound, counted before the work too).
+func (s *Service) reserve(ctx context.Context, email, addr string, more func(tx pgx.Tx, now time.Time) error) (attempt, error) {
 	now := s.Clock.Now()
 	since := now.Add(-s.Throttle.Window)
 	a := attempt{email: email}
@@ -64,6 +66,11 @@ func (s *Service) reserve(ctx context.Context, email, addr string) (attempt, err
 		}
 		if err := s.Throttle.Admit(st, now); err != nil {
 			return err
+		}
+		if more != nil {
+			if err := more(tx, now); err != nil {
+				return err
+			}
 		}
 		n, err := store.AddressFailures(ctx, tx, addr, since)
 		if err != nil {
@@ -154,7 +161,7 @@ func (s *Service) succeed(ctx context.Context, a attempt, more func(tx pgx.Tx) e
 // and opens a session (PC-7, SE-3, SE-7).
 func (s *Service) Login(ctx context.Context, c Credentials) (Session, error) {
 	email := domain.NormalizeEmail(c.Email)
-	a, err := s.reserve(ctx, email, c.Addr)
+	a, err := s.reserve(ctx, email, c.Addr, nil)
 	if err != nil {
 		return Session{}, err
 	}
@@ -171,8 +178,23 @@ func (s *Service) Login(ctx context.Context, c Credentials) (Session, error) {
 	now := s.Clock.Now()
 	row := store.Session{ID: domain.NewID(), ApplicantID: match.ID, CodeVerified: c.HasCode,
 		CreatedAt: now, ExpiresAt: now.Add(s.SessionTTL).Truncate(time.Second)}
-	token, err := s.Signer.Sign(session.Claims{SessionID: row.ID.String(), Subject: match.ID.String(),
-		CodeVerified: row.CodeVerified, IssuedAt: now.Unix(), ExpiresAt: row.ExpiresAt.Unix()})
+	claims := session.Claims{SessionID: row.ID.String(), Subject: match.ID.String(),
+		CodeVerified: row.CodeVerified, IssuedAt: now.Unix(), ExpiresAt: row.ExpiresAt.Unix()}
+	// PC-16: a code less than 24 hours old validates the mailbox it was
+	// sent to; an older one still signs in, carrying the latest earlier
+	// validation (the issuer decides at retrieval whether it is recent
+	// enough). Only sessions opened with the code carry one.
+	fresh, validates := match.ValidatesMailbox(now)
+	if c.HasCode {
+		v, ok := fresh, validates
+		if !ok {
+			v, ok = match.LatestValidation()
+		}
+		if ok {
+			claims.MailboxValidatedAt, claims.MailboxEmail = v.At.Unix(), v.Email
+		}
+	}
+	token, err := s.Signer.Sign(claims)
 	if err != nil {
 		return Session{}, s.abandon(ctx, a, err)
 	}
@@ -181,6 +203,11 @@ func (s *Service) Login(ctx context.Context, c Credentials) (Session, error) {
 			// A code verified against its argon2id hash is stored as a MAC
 			// from now on (SE-7).
 			if err := store.UpgradeCode(ctx, tx, match.ID, legacy, s.CodeKey.MAC(c.Code)); err != nil {
+				return err
+			}
+		}
+		if c.HasCode && validates {
+			if err := store.RecordMailboxValidation(ctx, tx, match.ID, fresh); err != nil {
 				return err
 			}
 		}
@@ -252,7 +279,7 @@ func (s *Service) check(ctx context.Context, email string, c Credentials) (match
 // else's or an unknown application look alike: 404.
 func (s *Service) BasicAuth(ctx context.Context, application uuid.UUID, email, password, addr string) (domain.Principal, error) {
 	email = domain.NormalizeEmail(email)
-	a, err := s.reserve(ctx, email, addr)
+	a, err := s.reserve(ctx, email, addr, nil)
 	if err != nil {
 		return domain.Principal{}, err
 	}

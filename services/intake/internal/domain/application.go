@@ -73,7 +73,14 @@ type Applicant struct {
 	// codes were MACed; it is replaced at the next sign-in or new code.
 	LegacyCodeHash *string
 	CodeIssuedAt   *time.Time
-	Language       string
+	// CodeEmail is the mailbox the latest code was sent to (nil for codes
+	// from before mailbox control, PC-16).
+	CodeEmail *string
+	// MailboxValidatedAt and MailboxEmail are the latest mailbox
+	// validation: a sign-in with a code younger than 24 hours (PC-16).
+	MailboxValidatedAt *time.Time
+	MailboxEmail       *string
+	Language           string
 }
 
 // Application is an application for a certificate.

@@ -60,10 +60,20 @@ func FollowUpOf(prev Application, cert Certificate, kind string, data FollowUp, 
 	certID := cert.ID
 	return Application{
 		ID: NewID(), ApplicantID: prev.ApplicantID, Product: prev.Product, Kind: kind, Status: StatusProvisional,
-		Language: data.Language, Organization: prev.Organization, Applicant: data.Applicant,
+		Language: data.Language, Organization: data.Organization, Applicant: data.Applicant,
 		PreviousCertificateID: &certID, AcceptedAt: now,
 	}
 }
 
 // ImmutableFields can not be changed by a renewal or reissue (PC-9).
 var ImmutableFields = []string{"organization.company_code", "organization.name_ja", "organization.name_en", "applicant.name_ja", "applicant.name_en"}
+
+// Immutable lists the fields a renewal or reissue of an application with
+// org cannot change: the organization's identifier too, once it has one
+// (PC-1; an older application without one may add it).
+func Immutable(org events.Organization) []string {
+	if org.Identifier == "" {
+		return ImmutableFields
+	}
+	return append(append([]string{}, ImmutableFields[:3]...), append([]string{"organization.identifier"}, ImmutableFields[3:]...)...)
+}

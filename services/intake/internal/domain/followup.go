@@ -37,8 +37,9 @@ const immutable = "cannot be changed by a renewal or reissue; make a new applica
 // FollowUp is the data of a renewal or reissue: the previous application's
 // data with the changes applied and checked.
 type FollowUp struct {
-	Language  string
-	Applicant events.Applicant
+	Language     string
+	Organization events.Organization
+	Applicant    events.Applicant
 }
 
 // Apply merges the changes onto the previous application's data and checks
@@ -49,6 +50,7 @@ func (c *Changes) Apply(prevLanguage string, prevOrg events.Organization, prev e
 	if c == nil {
 		c = &Changes{}
 	}
+	org := prevOrg
 	if o := c.Organization; o != nil {
 		for _, f := range []struct {
 			name      string
@@ -58,6 +60,7 @@ func (c *Changes) Apply(prevLanguage string, prevOrg events.Organization, prev e
 				e.add("changes.organization."+f.name, immutable)
 			}
 		}
+		org.Identifier = changeOrgID(&e, prevOrg.Identifier, o.Identifier)
 	}
 	merged := ApplicantInput{
 		NameJa: &prev.NameJa, NameEn: &prev.NameEn, TitleJa: &prev.TitleJa, DepartmentJa: &prev.DepartmentJa,
@@ -90,7 +93,7 @@ func (c *Changes) Apply(prevLanguage string, prevOrg events.Organization, prev e
 		language = *c.Language
 	}
 	var checked Errors
-	out := FollowUp{Applicant: checkApplicant(&checked, merged)}
+	out := FollowUp{Organization: org, Applicant: checkApplicant(&checked, merged)}
 	out.Language = checked.text("language", &language, true, 2, nil, "")
 	if out.Language != "" && out.Language != "ja" && out.Language != "en" {
 		checked.add("language", "must be \"ja\" or \"en\"")
@@ -99,6 +102,25 @@ func (c *Changes) Apply(prevLanguage string, prevOrg events.Organization, prev e
 		e = append(e, errs.Field{Name: "changes." + fe.Name, Message: fe.Message})
 	}
 	return out, e
+}
+
+// changeOrgID applies a change of the registration identifier (PC-1,
+// PC-9): like the organization's name it cannot change; a certificate
+// applied for before the identifier was collected has none, and its
+// renewal or reissue may add one (the new certificate then carries
+// subject:organizationIdentifier, as S/MIME BR 7.1.4.2.5 requires).
+func changeOrgID(e *Errors, prev string, v *string) string {
+	const field = "changes.organization.identifier"
+	if v == nil {
+		return prev
+	}
+	if prev != "" {
+		if NormalizeOrgID(*v) != prev {
+			e.add(field, immutable)
+		}
+		return prev
+	}
+	return checkOrgID(e, field, v)
 }
 
 func override(dst **string, v *string) {

@@ -39,6 +39,8 @@ type OrganizationInput struct {
 	CompanyCode *string `json:"company_code"`
 	NameJa      *string `json:"name_ja"`
 	NameEn      *string `json:"name_en"`
+	// Identifier is the registration identifier (PC-1, orgid.go).
+	Identifier *string `json:"identifier"`
 }
 
 // NewApplication is the body of POST /v1/applications (SPEC §5). Pointers
@@ -173,7 +175,23 @@ func checkOrganization(e *Errors, o OrganizationInput) events.Organization {
 		CompanyCode: e.text("organization.company_code", o.CompanyCode, true, 9, companyCodeRe, "must be the 9-digit company code"),
 		NameJa:      e.text("organization.name_ja", o.NameJa, true, 128, nil, ""),
 		NameEn:      e.text("organization.name_en", o.NameEn, true, 64, asciiRe, "must be in Latin letters"),
+		Identifier:  checkOrgID(e, "organization.identifier", o.Identifier),
 	}
+}
+
+// checkOrgID checks a required registration identifier (PC-1) and
+// returns it normalized, or "" with one field error.
+func checkOrgID(e *Errors, field string, v *string) string {
+	s := e.text(field, v, true, 64, nil, "")
+	if s == "" {
+		return ""
+	}
+	id := NormalizeOrgID(s)
+	if msg := CheckOrgID(id); msg != "" {
+		e.add(field, msg)
+		return ""
+	}
+	return id
 }
 
 func checkApplicant(e *Errors, a ApplicantInput) events.Applicant {

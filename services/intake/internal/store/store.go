@@ -34,11 +34,13 @@ func InsertApplicant(ctx context.Context, q Q, a domain.Applicant, now time.Time
 	return err
 }
 
-const applicantColumns = `id, email, password_hash, code_mac, code_hash, code_issued_at, language`
+const applicantColumns = `id, email, password_hash, code_mac, code_hash, code_issued_at, code_email,
+	mailbox_validated_at, mailbox_validated_email, language`
 
 func scanApplicant(r pgx.Row) (domain.Applicant, error) {
 	var a domain.Applicant
-	err := r.Scan(&a.ID, &a.Email, &a.PasswordHash, &a.CodeMAC, &a.LegacyCodeHash, &a.CodeIssuedAt, &a.Language)
+	err := r.Scan(&a.ID, &a.Email, &a.PasswordHash, &a.CodeMAC, &a.LegacyCodeHash, &a.CodeIssuedAt, &a.CodeEmail,
+		&a.MailboxValidatedAt, &a.MailboxEmail, &a.Language)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return a, ErrNotFound
 	}
@@ -59,12 +61,44 @@ func GetApplicant(ctx context.Context, q Q, id uuid.UUID) (domain.Applicant, err
 	return scanApplicant(q.QueryRow(ctx, `SELECT `+applicantColumns+` FROM applicants WHERE id = $1`, id))
 }
 
-// SetCode replaces the applicant's certificate code: the previous code
-// (MAC or legacy hash) stops working at once (PC-7, PC-10).
-func SetCode(ctx context.Context, q Q, applicant uuid.UUID, mac []byte, now time.Time) error {
-	_, err := q.Exec(ctx, `UPDATE applicants SET code_mac = $2, code_hash = NULL, code_issued_at = $3 WHERE id = $1`,
-		applicant, mac, now)
+// SetCode replaces the applicant's certificate code, sent to email: the
+// previous code (MAC or legacy hash) stops working at once (PC-7, PC-10).
+func SetCode(ctx context.Context, q Q, applicant uuid.UUID, mac []byte, email string, now time.Time) error {
+	_, err := q.Exec(ctx, `UPDATE applicants SET code_mac = $2, code_hash = NULL, code_issued_at = $3, code_email = $4 WHERE id = $1`,
+		applicant, mac, now, email)
 	return err
+}
+
+// RecordMailboxValidation records that the applicant controlled the
+// mailbox at v.At (PC-16); it replaces an older validation.
+func RecordMailboxValidation(ctx context.Context, q Q, applicant uuid.UUID, v domain.MailboxValidation) error {
+	_, err := q.Exec(ctx, `UPDATE applicants SET mailbox_validated_at = $2, mailbox_validated_email = $3 WHERE id = $1`,
+		applicant, v.At, v.Email)
+	return err
+}
+
+// CountCodeRequests returns the e-mail's requests for a fresh code since
+// `since`, and the oldest of them.
+func CountCodeRequests(ctx context.Context, q Q, email string, since time.Time) (int, time.Time, error) {
+	var n int
+	var oldest *time.Time
+	err := q.QueryRow(ctx, `SELECT count(*), min(at) FROM code_requests WHERE email = $1 AND at > $2`, email, since).Scan(&n, &oldest)
+	if oldest == nil {
+		return n, time.Time{}, err
+	}
+	return n, *oldest, err
+}
+
+// AddCodeRequest records a request for a fresh code.
+func AddCodeRequest(ctx context.Context, q Q, email string, at time.Time) error {
+	_, err := q.Exec(ctx, `INSERT INTO code_requests (email, at) VALUES ($1, $2)`, email, at)
+	return err
+}
+
+// LatestApplication is the applicant's newest application.
+func LatestApplication(ctx context.Context, q Q, applicant uuid.UUID) (domain.Application, error) {
+	return scanApplication(q.QueryRow(ctx, `SELECT `+appColumns+` FROM applications WHERE applicant_id = $1
+		ORDER BY accepted_at DESC, id DESC LIMIT 1`, applicant))
 }
 
 // UpgradeCode stores the MAC of a code that was verified against its

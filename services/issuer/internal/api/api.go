@@ -61,11 +61,18 @@ func (h *Handler) Routes(r chi.Router) {
 	r.With(h.Ops.Require(opsauth.Admin), h.Idempotent).Post("/ops/v1/revocations", h.revoke)
 }
 
-type applicantKey struct{}
+type claimsKey struct{}
 
 func applicantID(ctx context.Context) string {
-	id, _ := ctx.Value(applicantKey{}).(string)
-	return id
+	c, _ := ctx.Value(claimsKey{}).(session.Claims)
+	return c.Subject
+}
+
+// mailbox is the latest mailbox validation the session carries (PC-16).
+func mailbox(ctx context.Context) (string, time.Time) {
+	c, _ := ctx.Value(claimsKey{}).(session.Claims)
+	email, at, _ := c.MailboxValidated()
+	return email, at
 }
 
 // applicant verifies the session bearer token locally with intake's
@@ -94,7 +101,7 @@ func (h *Handler) applicant(next http.Handler) http.Handler {
 				Detail: "certificate steps need a session opened with the certificate code (POST /v1/sessions with certificate_code)"})
 			return
 		}
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), applicantKey{}, claims.Subject)))
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), claimsKey{}, claims)))
 	})
 }
 
@@ -257,6 +264,7 @@ func (h *Handler) startRetrieval(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteProblem(w, r, httpx.Invalid(errs...))
 		return
 	}
+	req.MailboxEmail, req.MailboxValidatedAt = mailbox(r.Context())
 	st, err := h.Svc.Retrieve(r.Context(), applicantID(r.Context()), id, req)
 	if err != nil {
 		httpx.WriteError(w, r, h.Log, err)

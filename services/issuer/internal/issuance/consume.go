@@ -63,7 +63,7 @@ func (s *Service) OnReviewApproved(ctx context.Context, tx pgx.Tx, env events.En
 		PreviousCertificateID: prevID, ReissueReason: a.ReissueReason, CorrelationID: env.CorrelationID,
 		NameEn: strings.TrimSpace(a.Applicant.NameEn), OrganizationEn: strings.TrimSpace(a.Organization.NameEn),
 		OrganizationID: strings.TrimSpace(a.Organization.Identifier),
-		Email:          a.Applicant.Email, Language: a.Language, CreatedAt: s.Clock.Now(),
+		Email:          a.Applicant.Email, Language: a.Language, RecipientName: a.Recipient().Name, CreatedAt: s.Clock.Now(),
 	})
 	if err != nil || !inserted {
 		return err

@@ -36,6 +36,10 @@ type Retrieval struct {
 	Password      string           // ModePKCS12; empty = the platform generates one (IS-8)
 	PKCS12Profile string           // ModePKCS12: PKCS12Modern (default) or PKCS12Legacy
 	PublicKey     crypto.PublicKey // ModeCSR, already checked by profile.ParseCSR
+	// MailboxEmail and MailboxValidatedAt are the latest validation of
+	// the applicant's mailbox, from the session token (PC-16).
+	MailboxEmail       string
+	MailboxValidatedAt time.Time
 }
 
 // LogValue keeps the password out of any log line.
@@ -100,6 +104,13 @@ func (s *Service) Retrieve(ctx context.Context, applicantID string, id uuid.UUID
 		}
 		if c.Status != store.StatusReady {
 			return conflict("not-retrievable", "this certificate is not waiting for retrieval")
+		}
+		// PC-16: no issuance without a mailbox validation of the
+		// certificate's address in the last 30 days. A retrieval already
+		// under way (above) is only reported, not issued again.
+		if !domain.MailboxValidated(c.Email, req.MailboxEmail, req.MailboxValidatedAt, s.Clock.Now()) {
+			return conflict("mailbox-validation-required", "the mailbox "+c.Email+" has not been validated in the last 30 days: "+
+				"ask for a new certificate code (POST /v1/certificate-codes), then sign in with it within 24 hours")
 		}
 		var prev *store.Certificate
 		if c.PreviousCertificateID != nil {
@@ -233,7 +244,7 @@ func (s *Service) issue(ctx context.Context, tx pgx.Tx, c, prev *store.Certifica
 	windows := domain.Windows(cert.NotAfter)
 	if err := s.emit(ctx, tx, events.CertificateIssued{
 		CertificateID: c.ID.String(), ApplicationID: c.ApplicationID, ApplicantID: c.ApplicantID,
-		Product: c.Product, Kind: c.Kind, PreviousCertificateID: prevID, Recipient: recipient(c.Email, c.Language),
+		Product: c.Product, Kind: c.Kind, PreviousCertificateID: prevID, Recipient: recipient(c),
 		Serial: serialHex, Issuer: iss.Slug, NotBefore: cert.NotBefore, NotAfter: cert.NotAfter,
 		Windows: &windows,
 	}, c.CorrelationID); err != nil {

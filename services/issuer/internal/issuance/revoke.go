@@ -87,7 +87,7 @@ func (s *Service) revoke(ctx context.Context, tx pgx.Tx, c *store.Certificate, r
 	}
 	if err := s.emit(ctx, tx, events.CertificateRevoked{
 		CertificateID: c.ID.String(), ApplicationID: c.ApplicationID, Serial: c.Serial, Reason: reason,
-		RevokedAt: now, Recipient: recipient(c.Email, c.Language),
+		RevokedAt: now, Recipient: recipient(c),
 	}, correlation); err != nil {
 		return time.Time{}, false, err
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/certlife/platform/pkg/events"
 	"github.com/certlife/platform/services/issuer/internal/ca"
 	"github.com/certlife/platform/services/issuer/internal/profile"
+	"github.com/certlife/platform/services/issuer/internal/store"
 )
 
 // Timer kinds.
@@ -116,6 +117,6 @@ func (s *Service) emit(ctx context.Context, tx pgx.Tx, p events.Payload, correla
 	return bus.Emit(ctx, tx, env)
 }
 
-func recipient(email, language string) events.Recipient {
-	return events.Recipient{Email: email, Language: language}
+func recipient(c *store.Certificate) events.Recipient {
+	return events.Recipient{Email: c.Email, Language: c.Language, Name: c.RecipientName}
 }

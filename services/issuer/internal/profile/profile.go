@@ -94,9 +94,11 @@ func SplitName(nameEn string) (surname, given string) {
 }
 
 // orgIDForm is SBR 7.1.4.2.2 d: a 3-letter registration scheme, a 2-letter
-// ISO 3166-1 country (XG for the global schemes LEI and INT), an optional
-// "+" and 2–3 letter subdivision, a hyphen, and the registration reference.
-var orgIDForm = regexp.MustCompile(`^(NTR|VAT|PSD|LEI|GOV|INT)[A-Z]{2}(\+[A-Z0-9]{1,3})?-[A-Za-z0-9./-]{1,64}$`)
+// ISO 3166-1 country (XG for the global scheme LEI), an optional "+" and
+// 1–3 character subdivision, a hyphen, and the registration reference;
+// or, for entities without one (Note 2), GOV + country (+ subdivision) or
+// INTXG, with nothing after them.
+var orgIDForm = regexp.MustCompile(`^((NTR|VAT|PSD|LEI)[A-Z]{2}(\+[A-Z0-9]{1,3})?-[A-Za-z0-9./-]{1,64}|GOV[A-Z]{2}(\+[A-Z0-9]{1,3})?|INTXG)$`)
 
 // ErrOrganizationIdentifier: the identifier is not in the SBR form; the
 // certificate is not made.

@@ -130,11 +130,17 @@ func TestTemplateSubject_PC17(t *testing.T) {
 	if got := attrs(s); !slices.Equal(got, want) {
 		t.Fatalf("subject %v, want %v", got, want)
 	}
+	// SBR 7.1.4.2.2 d Note 2: a government entity has no reference (PC-1).
+	s.OrganizationIdentifier = "GOVJP+13"
+	want[2][1] = s.OrganizationIdentifier
+	if got := attrs(s); !slices.Equal(got, want) {
+		t.Fatalf("subject %v, want %v", got, want)
+	}
 	s.OrganizationIdentifier = ""
 	if got := attrs(s); !slices.Equal(got, slices.Delete(slices.Clone(want), 2, 3)) {
 		t.Fatalf("subject without identifier %v", got)
 	}
-	for _, bad := range []string{"1010001000001", "ntrjp-1010001000001", "NTR-JP-1", "XYZJP-1", "NTRJP-", "NTRJP-1 2"} {
+	for _, bad := range []string{"1010001000001", "ntrjp-1010001000001", "NTR-JP-1", "XYZJP-1", "NTRJP-", "NTRJP-1 2", "NTRJP", "GOVJP-1"} {
 		s.OrganizationIdentifier = bad
 		if _, err := profile.Template(s, big.NewInt(1), now, now.Add(day), key.Public(), u); !errors.Is(err, profile.ErrOrganizationIdentifier) {
 			t.Errorf("%q: %v, want ErrOrganizationIdentifier", bad, err)

@@ -52,6 +52,7 @@ type Certificate struct {
 	OrganizationID        string // subject:organizationIdentifier, "" when the application had none
 	Email                 string
 	Language              string
+	RecipientName         string // the applicant's name in Language, for mail (NO-2)
 	Status                string
 	CreatedAt             time.Time
 
@@ -81,7 +82,7 @@ const columns = `id, application_id, applicant_id, product, kind, previous_certi
 	coalesce(reissue_reason, ''), correlation_id, name_en, organization_en, coalesce(organization_identifier, ''), email, language, status, created_at,
 	coalesce(retrieval_mode, ''), coalesce(retrieval_status, ''), retrieval_requested_at, coalesce(retrieval_failure, ''), delivered_at,
 	coalesce(serial, ''), coalesce(issuer, ''), not_before, not_after, der, issued_at,
-	revoked_at, coalesce(revocation_reason, ''), coalesce(revoked_by, ''), crl_number`
+	revoked_at, coalesce(revocation_reason, ''), coalesce(revoked_by, ''), crl_number, coalesce(recipient_name, '')`
 
 func scan(row pgx.Row) (*Certificate, error) {
 	var c Certificate
@@ -89,7 +90,7 @@ func scan(row pgx.Row) (*Certificate, error) {
 		&c.ReissueReason, &c.CorrelationID, &c.NameEn, &c.OrganizationEn, &c.OrganizationID, &c.Email, &c.Language, &c.Status, &c.CreatedAt,
 		&c.RetrievalMode, &c.RetrievalStatus, &c.RetrievalRequestedAt, &c.RetrievalFailure, &c.DeliveredAt,
 		&c.Serial, &c.Issuer, &c.NotBefore, &c.NotAfter, &c.DER, &c.IssuedAt,
-		&c.RevokedAt, &c.RevocationReason, &c.RevokedBy, &c.CRLNumber)
+		&c.RevokedAt, &c.RevocationReason, &c.RevokedBy, &c.CRLNumber, &c.RecipientName)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, ErrNotFound
 	}
@@ -104,11 +105,11 @@ func scan(row pgx.Row) (*Certificate, error) {
 func InsertReady(ctx context.Context, q Q, c *Certificate) (bool, error) {
 	tag, err := q.Exec(ctx, `INSERT INTO certificates (id, application_id, applicant_id, product, kind,
 		previous_certificate_id, reissue_reason, correlation_id, name_en, organization_en, organization_identifier,
-		email, language, status, created_at)
-		VALUES ($1, $2, $3, $4, $5, $6, nullif($7, ''), $8, $9, $10, nullif($11, ''), $12, $13, 'ready', $14)
+		email, language, status, created_at, recipient_name)
+		VALUES ($1, $2, $3, $4, $5, $6, nullif($7, ''), $8, $9, $10, nullif($11, ''), $12, $13, 'ready', $14, nullif($15, ''))
 		ON CONFLICT (application_id) DO NOTHING`,
 		c.ID, c.ApplicationID, c.ApplicantID, c.Product, c.Kind, c.PreviousCertificateID, c.ReissueReason,
-		c.CorrelationID, c.NameEn, c.OrganizationEn, c.OrganizationID, c.Email, c.Language, c.CreatedAt)
+		c.CorrelationID, c.NameEn, c.OrganizationEn, c.OrganizationID, c.Email, c.Language, c.CreatedAt, c.RecipientName)
 	if err != nil {
 		return false, err
 	}

@@ -49,6 +49,8 @@ type App struct {
 	Metrics   *Metrics
 	PublicURL string // the applicant's portal, in mails
 	MailFrom  string
+	// MailDomain is MAIL_FROM's domain, the right side of Message-IDs (NO-1).
+	MailDomain string
 }
 
 // Consumers are the notifier's durable consumers.

@@ -18,7 +18,7 @@ import (
 // a send timer due now. A message that already exists (same Message-ID) is
 // left alone: that is what makes a republished event send nothing twice.
 func (a *App) enqueue(ctx context.Context, tx pgx.Tx, env events.Envelope, r domain.Request) error {
-	r.CausedBy, r.Correlation = env.ID.String(), env.CorrelationID
+	r.CausedBy, r.Correlation, r.MailDomain = env.ID.String(), env.CorrelationID, a.MailDomain
 	if r.SubjectID == "" {
 		r.SubjectID = env.SubjectID
 	}
@@ -50,6 +50,9 @@ func (a *App) onApplicationProvisional(ctx context.Context, tx pgx.Tx, env event
 		Data: domain.Data{
 			Product: ap.Product, Kind: ap.Kind, ApplicationID: ap.ID, Name: name, Organization: org,
 			AcceptedAt: p.AcceptedAt, CancelDeadline: p.CancelDeadline,
+			// A reissue is final at acceptance (no cancel window): its mail
+			// says when the old certificate is revoked, by its reason.
+			Reason: ap.ReissueReason,
 		},
 	})
 }
@@ -62,7 +65,7 @@ func (a *App) onApplicationCancelled(ctx context.Context, tx pgx.Tx, env events.
 	return a.enqueue(ctx, tx, env, domain.Request{
 		Reason: domain.ReasonApplicationCancelled, Recipient: p.Recipient.Email, Language: p.Recipient.Language,
 		Key: p.ApplicationID, SubjectID: p.ApplicationID,
-		Data: domain.Data{ApplicationID: p.ApplicationID, CancelledAt: p.CancelledAt, CouponReleased: p.Coupon != ""},
+		Data: domain.Data{ApplicationID: p.ApplicationID, Name: p.Recipient.Name, CancelledAt: p.CancelledAt, CouponReleased: p.Coupon != ""},
 	})
 }
 
@@ -93,7 +96,7 @@ func (a *App) rejection(ctx context.Context, tx pgx.Tx, env events.Envelope, app
 	return a.enqueue(ctx, tx, env, domain.Request{
 		Reason: domain.ReasonApplicationRejected, Recipient: to.Email, Language: to.Language,
 		Key: applicationID, SubjectID: applicationID,
-		Data: domain.Data{ApplicationID: applicationID, Reason: reason},
+		Data: domain.Data{ApplicationID: applicationID, Name: to.Name, Reason: reason},
 	})
 }
 
@@ -110,6 +113,10 @@ func (a *App) onCertificateCodeIssued(ctx context.Context, tx pgx.Tx, env events
 	case events.CodeForRenewalNotice:
 		// One notice per reminder offset of the certificate.
 		key = domain.RenewalNoticeKey(p.CertificateID, p.DaysBefore)
+	case events.CodeForMailboxValidation:
+		// One mail per request (each is its own event, with its own code);
+		// a redelivered event is still the same mail.
+		key = "mailbox/" + env.ID.String()
 	default:
 		return bus.Permanent(fmt.Errorf("CertificateCodeIssued: unknown reason %q", p.Reason))
 	}
@@ -119,7 +126,7 @@ func (a *App) onCertificateCodeIssued(ctx context.Context, tx pgx.Tx, env events
 		Data: domain.Data{
 			// Certificate codes exist for client certificates only (PC-7).
 			Product: events.ProductClient, ApplicationID: p.ApplicationID, CertificateID: p.CertificateID,
-			NotAfter: p.NotAfter, DaysBefore: p.DaysBefore,
+			Name: p.Recipient.Name, NotAfter: p.NotAfter, DaysBefore: p.DaysBefore,
 		},
 		SealedCode: p.SealedCode,
 	})
@@ -143,7 +150,7 @@ func (a *App) onCertificateRevokedMail(ctx context.Context, tx pgx.Tx, env event
 		Reason: domain.ReasonCertificateRevoked, Recipient: p.Recipient.Email, Language: p.Recipient.Language,
 		Key: p.CertificateID, SubjectID: p.CertificateID,
 		Data: domain.Data{
-			Product: product, CertificateID: p.CertificateID, ApplicationID: p.ApplicationID,
+			Product: product, CertificateID: p.CertificateID, ApplicationID: p.ApplicationID, Name: p.Recipient.Name,
 			Serial: p.Serial, Reason: p.Reason, RevokedAt: p.RevokedAt,
 		},
 	})

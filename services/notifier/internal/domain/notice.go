@@ -9,6 +9,8 @@ package domain
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
+	"net/mail"
 	"strconv"
 	"strings"
 	"time"
@@ -23,12 +25,16 @@ const (
 	ReasonReissue                = "reissue"           // events.CodeForReissue
 	ReasonRenewalNotice          = "renewal_notice"    // events.CodeForRenewalNotice
 	ReasonCertificateRevoked     = "certificate_revoked"
+	// ReasonMailboxValidation is a fresh code the applicant asked for
+	// (events.CodeForMailboxValidation, PC-16).
+	ReasonMailboxValidation = "mailbox_validation"
 )
 
 // Reasons lists every reason, in the order a template test walks them.
 var Reasons = []string{
 	ReasonApplicationProvisional, ReasonApplicationCancelled, ReasonApplicationRejected,
 	ReasonCertificateReady, ReasonReissue, ReasonRenewalNotice, ReasonCertificateRevoked,
+	ReasonMailboxValidation,
 }
 
 // KnownReason reports whether r is one of Reasons.
@@ -43,7 +49,8 @@ func KnownReason(r string) bool {
 
 // CarriesCode reports whether a reason's mail carries a certificate code.
 func CarriesCode(reason string) bool {
-	return reason == ReasonCertificateReady || reason == ReasonReissue || reason == ReasonRenewalNotice
+	return reason == ReasonCertificateReady || reason == ReasonReissue || reason == ReasonRenewalNotice ||
+		reason == ReasonMailboxValidation
 }
 
 // Languages with templates; anything else falls back to English (NO-2).
@@ -71,11 +78,27 @@ func NormalizeRecipient(email string) string { return strings.ToLower(strings.Tr
 // certificate's 30-day notice…). It is a pure function of those three, so
 // that a redelivered or republished event, or a retry after an SMTP
 // failure, yields the same ID — and the unique constraint on it in the
-// delivery log lets only one such message exist (NO-1). It is the header
+// delivery log lets only one such message exist (NO-1). Its right side
+// is the domain of the sender (MAIL_FROM), as RFC 5322 3.6.4 advises: a
+// domain the sender controls makes it globally unique. It is the header
 // value, angle brackets included.
-func MessageID(recipient, reason, key string) string {
+func MessageID(recipient, reason, key, mailDomain string) string {
 	sum := sha256.Sum256([]byte(NormalizeRecipient(recipient) + "\x00" + reason + "\x00" + key))
-	return "<" + hex.EncodeToString(sum[:])[:32] + "@certlife>"
+	return "<" + hex.EncodeToString(sum[:])[:32] + "@" + mailDomain + ">"
+}
+
+// MailDomain is the domain of the sender address MAIL_FROM
+// ("Certlife CA <no-reply@certlife.example>" → "certlife.example").
+func MailDomain(from string) (string, error) {
+	a, err := mail.ParseAddress(from)
+	if err != nil {
+		return "", err
+	}
+	at := strings.LastIndexByte(a.Address, '@')
+	if at < 0 || at == len(a.Address)-1 || strings.ContainsAny(a.Address[at+1:], "[]<> ") {
+		return "", errors.New("the address has no domain")
+	}
+	return strings.ToLower(a.Address[at+1:]), nil
 }
 
 // RenewalNoticeKey is the subject key of one renewal notice: a
@@ -113,9 +136,11 @@ type Request struct {
 	Recipient string
 	Language  string
 	// Key is the subject key the Message-ID is derived from.
-	Key       string
-	SubjectID string
-	CausedBy  string // event ID
+	Key string
+	// MailDomain is the right side of the Message-ID (MAIL_FROM's domain).
+	MailDomain string
+	SubjectID  string
+	CausedBy   string // event ID
 	// Correlation is carried over to NotificationSent.
 	Correlation string
 	Data        Data
@@ -124,7 +149,7 @@ type Request struct {
 }
 
 // MessageID is the request's stable Message-ID.
-func (r Request) MessageID() string { return MessageID(r.Recipient, r.Reason, r.Key) }
+func (r Request) MessageID() string { return MessageID(r.Recipient, r.Reason, r.Key, r.MailDomain) }
 
 // The renewal window of a client certificate (PC-8): from 30 days before
 // its expiry until 365 days after it.

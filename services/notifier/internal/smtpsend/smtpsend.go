@@ -61,10 +61,15 @@ func (s *Sender) Send(ctx context.Context, m Message) error {
 	if err := msg.To(m.To); err != nil {
 		return &PermanentError{fmt.Errorf("recipient: %w", err)}
 	}
-	msg.Subject(m.Subject)
+	// go-mail folds an encoded subject before its first word, which
+	// parsers (Python's email among them) then decode with a leading
+	// space: the subject is encoded and folded here instead.
+	msg.SetGenHeaderPreformatted(mail.HeaderSubject, EncodeSubject(m.Subject))
 	msg.SetMessageIDWithValue(strings.TrimSuffix(strings.TrimPrefix(m.MessageID, "<"), ">"))
 	msg.SetDateWithValue(m.Date)
 	msg.SetBulk()
+	// RFC 3834: a machine wrote it; auto-responders must not answer.
+	msg.SetGenHeader("Auto-Submitted", "auto-generated")
 	msg.SetBodyString(mail.TypeTextPlain, m.Body)
 
 	c, err := mail.NewClient(s.host,
