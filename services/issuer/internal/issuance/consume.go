@@ -40,8 +40,11 @@ func (s *Service) OnReviewApproved(ctx context.Context, tx pgx.Tx, env events.En
 		return err
 	}
 	a := p.Application
+	if a.Product == events.ProductServer && a.Server != nil {
+		return s.onServerApproved(ctx, tx, env, a)
+	}
 	if a.Product != events.ProductClient {
-		return nil // server certificates are not issued through this flow
+		return nil
 	}
 	if strings.TrimSpace(a.Applicant.NameEn) == "" || strings.TrimSpace(a.Organization.NameEn) == "" {
 		return bus.Permanent(fmt.Errorf("application %s: applicant.name_en and organization.name_en are required", a.ID))
