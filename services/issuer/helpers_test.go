@@ -132,8 +132,9 @@ func (e *env) as(token, method, path string, body any, headers ...string) testen
 func application(applicantID, kind, previous, reissueReason string) events.Application {
 	return events.Application{
 		ID: uuid.NewString(), ApplicantID: applicantID, Product: events.ProductClient, Kind: kind, Language: "ja",
-		Coupon:       "12345678-87654321",
-		Organization: events.Organization{CompanyCode: "984940947", NameJa: "日本ベリサイン株式会社", NameEn: "VeriSign Japan K.K."},
+		Coupon: "12345678-87654321",
+		Organization: events.Organization{CompanyCode: "984940947", NameJa: "日本ベリサイン株式会社", NameEn: "VeriSign Japan K.K.",
+			Identifier: "NTRJP-4010001012345"},
 		Applicant: events.Applicant{NameJa: "辺利 太郎", NameEn: "Veri Taro", Email: applicantID + "@example.co.jp",
 			Phone: "0350001111", Address: events.Address{PostalCode: "1040028", Prefecture: "東京都", City: "中央区", Street: "八重洲2-8-1"}},
 		PreviousCertificateID: previous,

@@ -43,8 +43,10 @@ type testLog struct {
 func (l *testLog) Requests() int64 { return l.requests.Load() }
 
 // startLogs runs n CT logs on loopback and returns them with their
-// CT_LOGS entries (no operator given: each is its own operator).
-func startLogs(t *testing.T, n int) ([]*testLog, []string) {
+// CT_LOGS entries (no operator given: each is its own operator). With a
+// clock, the logs stamp SCTs by it, as the all-in-one's dev logs follow
+// the platform clock.
+func startLogs(t *testing.T, n int, clk ...*clock.Offset) ([]*testLog, []string) {
 	t.Helper()
 	var logs []*testLog
 	var entries []string
@@ -52,6 +54,9 @@ func startLogs(t *testing.T, n int) ([]*testLog, []string) {
 		l, err := ctlog.New(fmt.Sprintf("test-log-%d", i+1))
 		if err != nil {
 			t.Fatal(err)
+		}
+		if len(clk) > 0 {
+			l.SetClock(clk[0].Now)
 		}
 		tl := &testLog{Log: l}
 		inner := l.Handler()

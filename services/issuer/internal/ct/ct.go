@@ -97,7 +97,8 @@ func ParseLogs(spec string) ([]*Log, error) {
 		if operator == "" {
 			operator = "log-key:" + hex.EncodeToString(id[:8])
 		}
-		c, err := client.New(u.String(), &http.Client{}, jsonclient.Options{PublicKeyDER: der, Logger: discard{}, UserAgent: "certlife-issuer"})
+		hc := &http.Client{Transport: recording{http.DefaultTransport}}
+		c, err := client.New(u.String(), hc, jsonclient.Options{PublicKeyDER: der, Logger: discard{}, UserAgent: "certlife-issuer"})
 		if err != nil {
 			return nil, fmt.Errorf("CT_LOGS entry for %s: %v", u, err)
 		}
@@ -110,6 +111,49 @@ func ParseLogs(spec string) ([]*Log, error) {
 type discard struct{}
 
 func (discard) Printf(string, ...any) {}
+
+// answers is what a log answered during one submission, the client's
+// retries included, so that a failure can say more than "deadline
+// exceeded".
+type answers struct {
+	mu       sync.Mutex
+	tries    int
+	status   int    // the last HTTP status, 0 if none
+	transErr string // the last transport error
+}
+
+type answersKey struct{}
+
+// recording notes each answer in the submission's answers.
+type recording struct{ next http.RoundTripper }
+
+func (rt recording) RoundTrip(r *http.Request) (*http.Response, error) {
+	resp, err := rt.next.RoundTrip(r)
+	if a, ok := r.Context().Value(answersKey{}).(*answers); ok {
+		a.mu.Lock()
+		a.tries++
+		if err != nil {
+			a.transErr = err.Error()
+		} else {
+			a.status = resp.StatusCode
+		}
+		a.mu.Unlock()
+	}
+	return resp, err
+}
+
+func (a *answers) String() string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	switch {
+	case a.tries == 0:
+		return "no request went out"
+	case a.status != 0:
+		return fmt.Sprintf("%d tries, the last answered HTTP %d %s", a.tries, a.status, http.StatusText(a.status))
+	default:
+		return fmt.Sprintf("%d tries, the last failed: %s", a.tries, a.transErr)
+	}
+}
 
 // SCT is a verified SCT and the log that gave it.
 type SCT struct {
@@ -291,11 +335,15 @@ func (s *Submitter) submit(ctx context.Context, l *Log, raw []ctgo.ASN1Cert, cha
 	if timeout <= 0 {
 		timeout = 10 * time.Second
 	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
+	got := &answers{}
+	ctx, cancel := context.WithTimeout(context.WithValue(ctx, answersKey{}, got), timeout)
 	defer cancel()
 	sct, err := l.client.AddPreChain(ctx, raw)
+	if errors.Is(err, context.DeadlineExceeded) {
+		return nil, fmt.Errorf("add-pre-chain: no SCT within %s (%s)", timeout, got)
+	}
 	if err != nil {
-		return nil, fmt.Errorf("add-pre-chain: %w", err)
+		return nil, fmt.Errorf("add-pre-chain: %w (%s)", err, got)
 	}
 	if err := Verify(l, chain, sct, false); err != nil {
 		return nil, err
