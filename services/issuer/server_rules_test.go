@@ -435,3 +435,21 @@ func (e *env) metric(name string, labels ...string) string {
 	}
 	return ""
 }
+
+// PC-13 (S/MIME BR 6.1.1.3): a client retrieval's CSR gets the same
+// known-weak-key checks (pkg/goodkey): a Fermat-weak key is a 422 that
+// says why, and nothing is issued.
+func TestClientCSRWeakKeyRefused_PC13(t *testing.T) {
+	e := start(t, nil)
+	tok := e.session("applicant-wk")
+	id := e.approve(application("applicant-wk", events.KindNew, "", ""))
+	r := e.as(tok, "POST", "/v1/certificates/"+id+"/retrieval",
+		map[string]any{"accept_terms": true, "csr": csrFor(t, fermatWeakKey(t), pkix.Name{CommonName: "x"})})
+	p := problem(t, r, http.StatusUnprocessableEntity)
+	if !fieldNamed(p, "csr") || !strings.Contains(string(r.Body), "primes are so close") {
+		t.Fatalf("problem %s", r.Body)
+	}
+	if n := e.count(`SELECT count(*) FROM certificates WHERE der IS NOT NULL`); n != 0 {
+		t.Fatal("a certificate was issued")
+	}
+}

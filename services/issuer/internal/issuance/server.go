@@ -237,7 +237,9 @@ func (s *Service) issueServer(ctx context.Context, tx pgx.Tx, c *store.Certifica
 		return nil, err
 	}
 	need := domain.RequiredSCTs(tpl.NotBefore, tpl.NotAfter, s.MinSCTs)
-	have, failed, err := s.CT.Collect(ctx, chain, have, need, domain.MinSCTOperators, func(got ct.SCT) error {
+	ctCtx, cancel := context.WithTimeout(ctx, s.ctBudget(ctx))
+	defer cancel()
+	have, failed, err := s.CT.Collect(ctCtx, chain, have, need, domain.MinSCTOperators, func(got ct.SCT) error {
 		raw, err := got.Encode()
 		if err != nil {
 			return err
@@ -285,6 +287,23 @@ func (s *Service) issueServer(ctx context.Context, tx pgx.Tx, c *store.Certifica
 		return nil, err
 	}
 	return &serverIssued{cert: cert, issuer: iss, names: names, scts: len(have)}, nil
+}
+
+// ctBudget is how long one attempt may spend on the CT logs: three
+// rounds of submissions (the first logs, their replacements, and the
+// replacements' replacements), and never so long that the attempt cannot
+// record its outcome before its timer's deadline.
+func (s *Service) ctBudget(ctx context.Context) time.Duration {
+	budget := 3 * s.CT.Timeout
+	if budget <= 0 {
+		budget = 30 * time.Second
+	}
+	if dl, ok := ctx.Deadline(); ok {
+		if left := time.Until(dl) - 10*time.Second; left < budget {
+			budget = max(left, time.Second)
+		}
+	}
+	return budget
 }
 
 // newPrecert makes and commits a new precertificate: the validity for
