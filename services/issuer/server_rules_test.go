@@ -453,3 +453,45 @@ func TestClientCSRWeakKeyRefused_PC13(t *testing.T) {
 		t.Fatal("a certificate was issued")
 	}
 }
+
+// IS-3: zlint lints the precertificate on a throwaway-key copy before
+// tls1 signs anything; an error stops the issuance as a final failure
+// operators see — here a country code that is no ISO 3166 code and a
+// name under no public suffix. The serial was committed first (IS-2)
+// and is never used; no precertificate reaches a log.
+func TestLintErrorStopsServerIssuance_IS3(t *testing.T) {
+	logs, entries := startLogs(t, 3)
+	e := startTLS(t, entries, nil, nil)
+	for name, tc := range map[string]struct {
+		edit func(*events.Application)
+		lint string
+	}{
+		"country JA":  {func(a *events.Application) { a.Server.Organization.Address.Country = "JA" }, "e_subject_country_not_iso"},
+		"unknown TLD": {func(a *events.Application) { a.Server.CommonName = "www.certlife.notatld" }, "e_dnsname_not_valid_tld"},
+	} {
+		a := serverApp("customer-lint", "www.certlife-test.com", nil, csrFor(t, ecKey(t), pkix.Name{}), e.Clock.Now().AddDate(1, 0, 0))
+		tc.edit(&a)
+		e.approveServer(a)
+		f := e.waitFailure(a.ID)
+		if f.Stage != events.IssuanceStageLint || !f.Final || !strings.Contains(f.Detail, tc.lint) {
+			t.Fatalf("%s: %+v, want a final lint failure naming %s", name, f, tc.lint)
+		}
+		if l := e.failures("?application_id=" + a.ID); len(l) != 1 || l[0].Stage != "lint" || !l[0].Final {
+			t.Fatalf("%s: listed %+v", name, l)
+		}
+	}
+	if n := e.count(`SELECT count(*) FROM serials`); n != 2 {
+		t.Fatalf("%d serials recorded, want 2 (one per attempt, before signing)", n)
+	}
+	if n := e.count(`SELECT count(*) FROM precertificates`) + e.count(`SELECT count(*) FROM certificates WHERE der IS NOT NULL`); n != 0 {
+		t.Fatal("something was signed despite the lint error")
+	}
+	for _, l := range logs {
+		if l.Requests() != 0 {
+			t.Fatal("a log was asked")
+		}
+	}
+	if v := e.metric("issuer_lint_failures_total"); v != "2" {
+		t.Fatalf("lint failures counted %q, want 2", v)
+	}
+}

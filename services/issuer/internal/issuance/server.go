@@ -95,7 +95,8 @@ func refused(stage, detail string) *serverFailure {
 
 // OnTLSIssue is one issuance attempt of a server certificate (IS-2, IS-3,
 // IS-4, IS-9, IS-10, IS-11, SV-6, SV-10), in the timer's transaction with
-// the certificate row locked:
+// the certificate row locked (serials, precertificates and SCTs commit in
+// their own short transactions, as they are made):
 //
 //  1. SV-6 again, at signing: the CSR's signature, key and subject
 //     (pkg/goodkey), and not a CA key;
@@ -130,11 +131,9 @@ func (s *Service) OnTLSIssue(ctx context.Context, tx pgx.Tx, t timer.Timer) erro
 	if c.Product != events.ProductServer || c.Status != store.StatusPending {
 		return nil // issued, failed for good, or not a server certificate
 	}
-	release, err := s.acquireSlot(ctx)
-	if err != nil {
-		return err
-	}
-	defer release()
+	// No issuance slot here: the timer worker bounds these attempts
+	// (TIMER_WORKERS), and waiting for a slot while holding the timer's
+	// connection could starve the retrievals that hold the slots.
 	var req events.ServerApplication
 	if err := json.Unmarshal(c.Server, &req); err != nil {
 		return s.failServer(ctx, tx, c, refused(events.IssuanceStageRequest, "the stored application does not decode: "+err.Error()))
