@@ -40,6 +40,7 @@ type Log struct {
 	Key      crypto.PublicKey
 	ID       [sha256.Size]byte // SHA-256 of the key's DER (RFC 6962 §3.2)
 	client   *client.LogClient
+	notes    *notes
 }
 
 // Name is how logs are named in failures and metrics: the URL.
@@ -97,62 +98,47 @@ func ParseLogs(spec string) ([]*Log, error) {
 		if operator == "" {
 			operator = "log-key:" + hex.EncodeToString(id[:8])
 		}
-		hc := &http.Client{Transport: recording{http.DefaultTransport}}
-		c, err := client.New(u.String(), hc, jsonclient.Options{PublicKeyDER: der, Logger: discard{}, UserAgent: "certlife-issuer"})
+		said := &notes{}
+		c, err := client.New(u.String(), &http.Client{}, jsonclient.Options{PublicKeyDER: der, Logger: said, UserAgent: "certlife-issuer"})
 		if err != nil {
 			return nil, fmt.Errorf("CT_LOGS entry for %s: %v", u, err)
 		}
-		logs = append(logs, &Log{URL: u.String(), Operator: operator, Key: key, ID: id, client: c})
+		logs = append(logs, &Log{URL: u.String(), Operator: operator, Key: key, ID: id, client: c, notes: said})
 	}
 	return logs, nil
 }
 
-// discard silences the log client's own printing; outcomes are logged here.
-type discard struct{}
-
-func (discard) Printf(string, ...any) {}
-
-// answers is what a log answered during one submission, the client's
-// retries included, so that a failure can say more than "deadline
-// exceeded".
-type answers struct {
-	mu       sync.Mutex
-	tries    int
-	status   int    // the last HTTP status, 0 if none
-	transErr string // the last transport error
+// notes keep what a log's client says when it backs off ("got HTTP
+// status 503 …", a network error), so that a failure can say more than
+// "deadline exceeded". Concurrent submissions to one log share them: the
+// text is a diagnostic, not a record.
+type notes struct {
+	mu   sync.Mutex
+	n    int
+	last string
 }
 
-type answersKey struct{}
-
-// recording notes each answer in the submission's answers.
-type recording struct{ next http.RoundTripper }
-
-func (rt recording) RoundTrip(r *http.Request) (*http.Response, error) {
-	resp, err := rt.next.RoundTrip(r)
-	if a, ok := r.Context().Value(answersKey{}).(*answers); ok {
-		a.mu.Lock()
-		a.tries++
-		if err != nil {
-			a.transErr = err.Error()
-		} else {
-			a.status = resp.StatusCode
-		}
-		a.mu.Unlock()
-	}
-	return resp, err
+func (n *notes) Printf(format string, args ...any) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.n++
+	n.last = fmt.Sprintf(format, args...)
 }
 
-func (a *answers) String() string {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	switch {
-	case a.tries == 0:
-		return "no request went out"
-	case a.status != 0:
-		return fmt.Sprintf("%d tries, the last answered HTTP %d %s", a.tries, a.status, http.StatusText(a.status))
-	default:
-		return fmt.Sprintf("%d tries, the last failed: %s", a.tries, a.transErr)
+func (n *notes) count() int {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.n
+}
+
+// since describes what was said after the count was before.
+func (n *notes) since(before int) string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.n <= before {
+		return "no retry"
 	}
+	return fmt.Sprintf("%d retries; last: %s", n.n-before, n.last)
 }
 
 // SCT is a verified SCT and the log that gave it.
@@ -335,15 +321,15 @@ func (s *Submitter) submit(ctx context.Context, l *Log, raw []ctgo.ASN1Cert, cha
 	if timeout <= 0 {
 		timeout = 10 * time.Second
 	}
-	got := &answers{}
-	ctx, cancel := context.WithTimeout(context.WithValue(ctx, answersKey{}, got), timeout)
+	before := l.notes.count()
+	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	sct, err := l.client.AddPreChain(ctx, raw)
 	if errors.Is(err, context.DeadlineExceeded) {
-		return nil, fmt.Errorf("add-pre-chain: no SCT within %s (%s)", timeout, got)
+		return nil, fmt.Errorf("add-pre-chain: no SCT within %s (%s)", timeout, l.notes.since(before))
 	}
 	if err != nil {
-		return nil, fmt.Errorf("add-pre-chain: %w (%s)", err, got)
+		return nil, fmt.Errorf("add-pre-chain: %w (%s)", err, l.notes.since(before))
 	}
 	if err := Verify(l, chain, sct, false); err != nil {
 		return nil, err
