@@ -390,7 +390,7 @@ func (p *Platform) Banner() string {
 
 	var dev []string
 	if p.Config.CADir == "" {
-		dev = append(dev, "dev CA (throwaway root and issuing CA, keys in "+filepath.Join(p.Config.DataDir, "ca")+"; set CA_DIR for a real one)")
+		dev = append(dev, "dev CA (throwaway root and issuing CAs ica1 and tls1, keys in "+filepath.Join(p.Config.DataDir, "ca")+"; set CA_DIR for a real one)")
 	}
 	if p.MailDir != "" {
 		dev = append(dev, "mail sink (nothing is sent; set SMTP_ADDR to send)")

@@ -193,7 +193,7 @@ func (s *Service) issueServer(ctx context.Context, tx pgx.Tx, c *store.Certifica
 	subject := profile.ServerSubject{
 		CommonName: names[0], Organization: strings.TrimSpace(req.Organization.NameEn),
 		Locality: strings.TrimSpace(req.Organization.Address.City), State: strings.TrimSpace(req.Organization.Address.State),
-		Country: strings.TrimSpace(req.Organization.Address.Country),
+		Country: strings.ToUpper(strings.TrimSpace(req.Organization.Address.Country)),
 	}
 	// IS-11: a server certificate is issued by the TLS CA, and by no other.
 	iss, err := s.CA.ForPurpose(ca.PurposeTLS)
