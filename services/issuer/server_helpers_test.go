@@ -132,8 +132,8 @@ func serverApp(customer, commonName string, domains []string, csr string, covera
 	}
 }
 
-// approveServer publishes the approval and waits for the issuer's
-// outcome: CertificateIssued, or CertificateIssuanceFailed.
+// approveServer publishes the approval, as validation would; the issuer
+// answers with CertificateIssued or CertificateIssuanceFailed.
 func (e *env) approveServer(a events.Application) {
 	e.t.Helper()
 	e.Publish(events.ReviewApproved{ReviewID: uuid.NewString(), Application: a, Reviewer: "ops:test"}, a.ID)
@@ -276,9 +276,4 @@ func handshake(t *testing.T, root *x509.Certificate, chain []*x509.Certificate, 
 		return fmt.Errorf("read after handshake: %v %q", err, buf)
 	}
 	return <-done
-}
-
-func logID(l *testLog) string {
-	id := l.ID()
-	return fmt.Sprintf("%x", id[:8])
 }

@@ -20,8 +20,8 @@ import (
 	"github.com/certlife/platform/pkg/testenv"
 )
 
-// issueAt approves a server application for a fresh key and returns the
-// issued certificate (from the customer's chain download) and the event.
+// issueNew approves a server application for a fresh key and returns the
+// issued certificate (from the event's PEM chain) and the event.
 func (e *env) issueNew(customer, cn string, coverageEnd time.Time) (*x509.Certificate, events.CertificateIssued) {
 	e.t.Helper()
 	a := serverApp(customer, cn, nil, csrFor(e.t, ecKey(e.t), pkix.Name{CommonName: cn}), coverageEnd)

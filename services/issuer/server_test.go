@@ -2,22 +2,16 @@ package issuer_test
 
 import (
 	"bytes"
-	"crypto/rsa"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"encoding/asn1"
-	"encoding/pem"
 	"net/http"
 	"slices"
-	"strings"
 	"testing"
 	"time"
 
 	ctx509 "github.com/google/certificate-transparency-go/x509"
-	"github.com/google/uuid"
 
 	"github.com/certlife/platform/pkg/events"
-	"github.com/certlife/platform/pkg/testenv"
 )
 
 // The profile of an OV TLS certificate, on what the issuer delivers
@@ -190,12 +184,3 @@ func pool(certs ...*x509.Certificate) *x509.CertPool {
 	}
 	return p
 }
-
-var (
-	_ = rsa.PublicKey{}
-	_ = asn1.NullRawValue
-	_ = pem.Block{}
-	_ = strings.Contains
-	_ = uuid.Nil
-	_ = testenv.Eventually
-)
