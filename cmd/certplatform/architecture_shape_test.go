@@ -42,6 +42,7 @@ var extraPackages = map[string]map[string]string{
 	"issuer": {
 		"ca":      "the CA proper: key files (0600), lint-before-sign, signing, the data key; its own custody boundary",
 		"profile": "the X.509 certificate profile, validity and CSR key rules: a body of rules kept apart from the service's other rules",
+		"ct":      "the Certificate Transparency client (IS-9): outbound I/O to CT logs through certificate-transparency-go, neither SQL nor served HTTP",
 	},
 	"notifier": {
 		"templates": "the embedded mail templates per language and their rendering",

@@ -28,7 +28,8 @@ func TestAllInOneKeepsDevConveniences_SE10(t *testing.T) {
 	if !strings.Contains(e.p.Banner(), "DEVELOPMENT CONVENIENCES ARE ON") {
 		t.Errorf("the banner does not say it runs in dev mode:\n%s", e.p.Banner())
 	}
-	for _, f := range []string{"ca/root.pem", "ca/ica1.pem", "ca/ica1.key", "ca/data.key", "notifier.key", "webhook-secret"} {
+	for _, f := range []string{"ca/root.pem", "ca/ica1.pem", "ca/ica1.key", "ca/tls1.pem", "ca/tls1.key", "ca/data.key",
+		"ct/log1.key", "notifier.key", "webhook-secret"} {
 		if _, err := os.Stat(filepath.Join(e.cfg.DataDir, f)); err != nil {
 			t.Errorf("dev mode did not provide %s: %v", f, err)
 		}

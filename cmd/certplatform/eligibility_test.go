@@ -51,7 +51,9 @@ func TestEligibilityWindowsAgreeAcrossServices_PC8_PC11(t *testing.T) {
 		c.SessionPublicKey = session.EncodePublicKey(signing.Public().(ed25519.PublicKey))
 		c.CodeHMACKeyFile = codeKey
 		c.CancelWindow = time.Hour
-		c.DevMode = true // the issuer's throwaway CA
+		// The issuer's throwaway CA, PUBLIC_URL and CT logs are dev mode's
+		// (SE-10), as in the issuer's own tests.
+		c.DevMode = true
 	}}, intake.Definition, issuer.Definition)
 	// Billing's instant coupon check; billing itself is not needed here.
 	if _, err := rpc.Serve(p.NC, events.RPCCouponCheck, p.Log, func(context.Context, events.CouponCheckRequest) (events.CouponCheckResponse, error) {

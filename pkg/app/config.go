@@ -34,6 +34,18 @@ type Config struct {
 	Argon2Concurrency int `env:"ARGON2_CONCURRENCY"`
 	// CodeHMACKeyFile holds the key (0600) of the certificate-code HMAC (SE-7).
 	CodeHMACKeyFile string `env:"CODE_HMAC_KEY_FILE"`
+	// CTLogs are the Certificate Transparency logs server certificates
+	// are submitted to (IS-9): "url=base64-public-key[@operator],…".
+	// Logs without an operator are each their own operator. Required by
+	// an issuer outside dev mode; the all-in-one runs embedded dev logs
+	// when it is unset.
+	CTLogs string `env:"CT_LOGS"`
+	// CTMinSCTs is the fewest SCTs a server certificate carries (IS-9);
+	// the browsers' lifetime rule may ask for more (3 beyond 180 days).
+	CTMinSCTs int `env:"CT_MIN_SCTS" envDefault:"2"`
+	// CTSubmitTimeout bounds one log's submission, its own retries
+	// included; a log that has not answered by then is replaced.
+	CTSubmitTimeout time.Duration `env:"CT_SUBMIT_TIMEOUT" envDefault:"10s"`
 
 	// Platform-specific settings beyond SPEC §7.1.
 
@@ -173,6 +185,9 @@ func (c Config) LogValue() slog.Value {
 		slog.Int("dcv_http_port", c.DCVHTTPPort),
 		slog.Bool("clock_control", c.ClockControl),
 		slog.String("ca_key_algorithm", c.CAKeyAlgorithm),
+		slog.String("ct_logs", c.CTLogs),
+		slog.Int("ct_min_scts", c.CTMinSCTs),
+		slog.Duration("ct_submit_timeout", c.CTSubmitTimeout),
 		slog.Bool("dev_mode", c.DevMode),
 		slog.Duration("product_term_client", c.TermClient),
 		slog.Duration("product_term_server", c.TermServer),

@@ -92,6 +92,12 @@ func LoadOrCreate(name, path string) (*Log, error) {
 	return FromKey(name, ek)
 }
 
+// SetClock makes the log stamp its SCTs and tree heads with now()
+// instead of the wall clock: the all-in-one and tests give it the
+// platform's injected clock, so that SCTs agree with the notBefore of
+// the certificates they are for. Call it before the log serves.
+func (l *Log) SetClock(now func() time.Time) { l.now = now }
+
 // PublicKey is the log's verification key.
 func (l *Log) PublicKey() crypto.PublicKey { return &l.key.PublicKey }
 

@@ -384,6 +384,15 @@ type CertificateIssued struct {
 	// the issuer decided them (PC-8, PC-11). Absent in events of older
 	// issuers.
 	Windows *Windows `json:"windows,omitempty"`
+
+	// Server certificates only (SV-10): what delivery needs, all public.
+	// Recipient is then the technical contact.
+	CustomerID       string   `json:"customer_id,omitempty"`
+	OrderID          string   `json:"order_id,omitempty"`
+	DNSNames         []string `json:"dns_names,omitempty"`
+	TechnicalContact *Contact `json:"technical_contact,omitempty"`
+	// PEMChain is the certificate followed by its issuing CA, PEM.
+	PEMChain string `json:"pem_chain,omitempty"`
 }
 
 // Windows are the renewal and reissue windows of an issued certificate.

@@ -103,3 +103,40 @@ func (s ServerApplication) validate() error {
 	}
 	return nil
 }
+
+// Stages at which a server certificate's issuance can fail.
+const (
+	IssuanceStageCSR     = "csr"     // the CSR or its key is refused at signing (SV-6)
+	IssuanceStageRequest = "request" // the application cannot make a conforming certificate (names, subject, coverage)
+	IssuanceStageLint    = "lint"    // zlint found an error before the real signature (IS-3)
+	IssuanceStageCT      = "ct"      // too few SCTs from the CT logs (IS-9)
+	IssuanceStageVerify  = "verify"  // the signed certificate failed the issuer's own checks
+)
+
+// TypeCertificateIssuanceFailed is the type of CertificateIssuanceFailed.
+const TypeCertificateIssuanceFailed = "CertificateIssuanceFailed"
+
+func init() { versions[TypeCertificateIssuanceFailed] = 1 }
+
+// CertificateIssuanceFailed: a server certificate approved for issuance
+// could not be issued (yet). Final says no automatic attempt follows
+// (only an operator's retry); otherwise NextAttemptAt says when the
+// issuer tries again. Operators list these (GET /ops/v1/issuance-failures).
+type CertificateIssuanceFailed struct {
+	CertificateID string    `json:"certificate_id"`
+	ApplicationID string    `json:"application_id"`
+	Product       string    `json:"product"`
+	Stage         string    `json:"stage"`
+	Detail        string    `json:"detail"`
+	Attempt       int       `json:"attempt"`
+	Final         bool      `json:"final"`
+	NextAttemptAt time.Time `json:"next_attempt_at,omitzero"`
+	FailedAt      time.Time `json:"failed_at"`
+}
+
+func (CertificateIssuanceFailed) EventType() string     { return TypeCertificateIssuanceFailed }
+func (CertificateIssuanceFailed) EventVersion() int     { return 1 }
+func (e CertificateIssuanceFailed) AggregateID() string { return e.ApplicationID }
+func (e CertificateIssuanceFailed) Validate() error {
+	return required("certificate_id", e.CertificateID, "application_id", e.ApplicationID, "stage", e.Stage, "detail", e.Detail)
+}

@@ -27,14 +27,4 @@ func TestReviewApprovedTwiceMakesOneCertificate_IS5(t *testing.T) {
 	if got := e.eventsFor(events.TypeCertificateReady, a.ID); len(got) != 1 {
 		t.Fatalf("%d CertificateReady events", len(got))
 	}
-	// A server application is not this flow's: no certificate.
-	s := application("applicant-f", events.KindNew, "", "")
-	s = serverPart(s)
-	e.Publish(events.ReviewApproved{ReviewID: uuid.NewString(), Application: s, Reviewer: "ops:one"}, s.ID)
-	testenv.Eventually(t, wait, "server approval handled", func() bool {
-		return e.count(`SELECT count(*) FROM inbox WHERE consumer = 'issuer-certificates'`) == 3
-	})
-	if n := e.count(`SELECT count(*) FROM certificates WHERE application_id = $1`, s.ID); n != 0 {
-		t.Fatal("a server application got a client certificate")
-	}
 }

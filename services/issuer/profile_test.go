@@ -4,12 +4,12 @@ import (
 	"bytes"
 	"crypto/rsa"
 	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/asn1"
 	"net/http"
 	"slices"
 	"testing"
 
-	"github.com/google/uuid"
 	"software.sslmate.com/src/go-pkcs12"
 
 	"github.com/certlife/platform/pkg/app"
@@ -201,53 +201,67 @@ func TestOrganizationIdentifierOptionalButWellFormed_PC17(t *testing.T) {
 	}
 }
 
-// IS-11: the S/MIME CA issues client certificates only. An approved
-// server application is not taken by this flow: no certificate, no
-// CertificateReady; and every certificate the issuer signed carries
-// emailProtection and the S/MIME policy.
-func TestSMIMECAIssuesNoServerCertificate_IS11(t *testing.T) {
-	e := start(t, nil)
+// IS-11, IS-10: one issuing CA per purpose. A client application gets an
+// S/MIME certificate from ica1, a server application an OV TLS
+// certificate from tls1; every certificate the issuer signed carries its
+// purpose's EKU and policy and chains through its purpose's CA alone, and
+// each CA publishes its own CRL.
+func TestEachCAIssuesOnlyItsPurpose_IS11_IS10(t *testing.T) {
+	_, entries := startLogs(t, 3)
+	e := startTLS(t, entries, nil, nil)
 	tok := e.session("applicant-sv")
-	client := application("applicant-sv", events.KindNew, "", "")
-	e.issueCSR(tok, e.approve(client), newKey(t))
-	server := application("applicant-sv", events.KindNew, "", "")
-	server = serverPart(server)
-	e.Publish(events.ReviewApproved{ReviewID: uuid.NewString(), Application: server, Reviewer: "ops:test"}, server.ID)
-	// A later client approval is processed after the server one (one
-	// consumer, in order), so by its CertificateReady the server
-	// approval has been handled.
-	e.approve(application("applicant-sv", events.KindNew, "", ""))
-	if n := e.count(`SELECT count(*) FROM certificates WHERE application_id = $1`, server.ID); n != 0 {
-		t.Fatal("the issuer took a server application")
-	}
-	if got := e.eventsFor(events.TypeCertificateReady, server.ID); len(got) != 0 {
-		t.Fatal("CertificateReady for a server application")
-	}
-	rows, err := e.pool().Query(t.Context(), `SELECT der FROM certificates WHERE der IS NOT NULL`)
+	e.issueCSR(tok, e.approve(application("applicant-sv", events.KindNew, "", "")), newKey(t))
+	server := serverApp("customer-sv", "www.certlife-test.com", nil, csrFor(t, ecKey(t), pkix.Name{CommonName: "www.certlife-test.com"}),
+		e.Clock.Now().AddDate(1, 0, 0))
+	e.approveServer(server)
+	e.waitIssued(server.ID)
+	ica1, tls1 := e.caCert("ica1"), e.caCert("tls1")
+
+	rows, err := e.pool().Query(t.Context(), `SELECT product, issuer, der FROM certificates WHERE der IS NOT NULL`)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer rows.Close()
-	n := 0
+	n := map[string]int{}
 	for rows.Next() {
+		var product, issuer string
 		var der []byte
-		if err := rows.Scan(&der); err != nil {
+		if err := rows.Scan(&product, &issuer, &der); err != nil {
 			t.Fatal(err)
 		}
 		c, err := x509.ParseCertificate(der)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !slices.Contains(c.ExtKeyUsage, x509.ExtKeyUsageEmailProtection) || slices.Contains(c.ExtKeyUsage, x509.ExtKeyUsageServerAuth) ||
-			len(c.DNSNames) != 0 || len(c.Policies) != 1 || c.Policies[0].String() != "2.23.140.1.5.3.2" {
-			t.Fatalf("the S/MIME CA signed a non-S/MIME certificate: EKU %v DNS %v policies %v", c.ExtKeyUsage, c.DNSNames, c.Policies)
+		switch product {
+		case events.ProductClient:
+			if issuer != "ica1" || c.CheckSignatureFrom(ica1) != nil || c.CheckSignatureFrom(tls1) == nil ||
+				!slices.Contains(c.ExtKeyUsage, x509.ExtKeyUsageEmailProtection) || slices.Contains(c.ExtKeyUsage, x509.ExtKeyUsageServerAuth) ||
+				len(c.DNSNames) != 0 || len(c.Policies) != 1 || c.Policies[0].String() != "2.23.140.1.5.3.2" {
+				t.Fatalf("client certificate by %s: EKU %v DNS %v policies %v", issuer, c.ExtKeyUsage, c.DNSNames, c.Policies)
+			}
+		case events.ProductServer:
+			if issuer != "tls1" || c.CheckSignatureFrom(tls1) != nil || c.CheckSignatureFrom(ica1) == nil ||
+				!slices.Equal(c.ExtKeyUsage, []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}) || len(c.EmailAddresses) != 0 ||
+				len(c.Policies) != 1 || c.Policies[0].String() != "2.23.140.1.2.2" {
+				t.Fatalf("server certificate by %s: EKU %v e-mail %v policies %v", issuer, c.ExtKeyUsage, c.EmailAddresses, c.Policies)
+			}
+		default:
+			t.Fatalf("product %q", product)
 		}
-		n++
+		n[product]++
 	}
-	if n != 1 {
-		t.Fatalf("%d certificates signed, want 1", n)
+	if n[events.ProductClient] != 1 || n[events.ProductServer] != 1 {
+		t.Fatalf("signed %v, want one of each", n)
 	}
-	if r := e.Do("GET", "/crl/tls1.crl", nil); r.Status != http.StatusNotFound {
-		t.Fatalf("a TLS CRL without a TLS CA: %d", r.Status)
+	for name, ca := range map[string]*x509.Certificate{"ica1": ica1, "tls1": tls1} {
+		r := e.Do("GET", "/crl/"+name+".crl", nil)
+		if r.Status != http.StatusOK {
+			t.Fatalf("/crl/%s.crl: %d", name, r.Status)
+		}
+		crl, err := x509.ParseRevocationList(r.Body)
+		if err != nil || crl.CheckSignatureFrom(ca) != nil {
+			t.Fatalf("/crl/%s.crl is not %s's: %v", name, name, err)
+		}
 	}
 }

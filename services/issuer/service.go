@@ -1,5 +1,6 @@
 // Package issuer is the platform's certificate authority service (SPEC
-// §4.5): it holds the CA keys, issues client certificates at retrieval,
+// §4.5): it holds the CA keys, issues client certificates at retrieval
+// and server certificates (with Certificate Transparency) on approval,
 // revokes them and publishes CRLs. See README.md for the choices made.
 package issuer
 
@@ -23,6 +24,7 @@ import (
 	"github.com/certlife/platform/pkg/session"
 	"github.com/certlife/platform/services/issuer/internal/api"
 	"github.com/certlife/platform/services/issuer/internal/ca"
+	"github.com/certlife/platform/services/issuer/internal/ct"
 	"github.com/certlife/platform/services/issuer/internal/issuance"
 )
 
@@ -110,22 +112,66 @@ func New(d *app.Deps) (app.Service, error) {
 			return nil, err
 		}
 	}
+	logs, err := ctLogs(d.Config, d.Log)
+	if err != nil {
+		return nil, err
+	}
 	h, err := ca.Open(ca.Options{
 		Dir: dir, Now: d.Clock.Now(), Log: d.Log, Dev: d.Config.DevMode,
-		KeyAlgorithm: d.Config.CAKeyAlgorithm, Purposes: []ca.Purpose{ca.PurposeSMIME},
+		KeyAlgorithm: d.Config.CAKeyAlgorithm, Purposes: purposes,
 		BaseURL: public, Accepted: accepted,
 	})
 	if err != nil {
 		return nil, err
 	}
+	metrics := issuance.NewMetrics(d.Registry)
 	svc := &issuance.Service{
 		Pool: d.Pool, Clock: d.Clock, CA: h, Log: d.Log, Term: d.Config.TermClient,
-		Metrics: issuance.NewMetrics(d.Registry),
+		Metrics: metrics, MinSCTs: d.Config.CTMinSCTs,
+		CT: &ct.Submitter{Logs: logs, Timeout: d.Config.CTSubmitTimeout, Log: d.Log, Observe: func(log string, ok bool) {
+			result := "sct"
+			if !ok {
+				result = "failed"
+			}
+			metrics.CTSubmissions.WithLabelValues(log, result).Inc()
+		}},
 	}
 	if err := d.Registry.Register(svc.Collector()); err != nil {
 		return nil, err
 	}
 	return &Service{d: d, svc: svc, api: &api.Handler{Svc: svc, Sessions: sessions, Clock: d.Clock, Ops: d.Ops, Log: d.Log, Idempotent: d.Idempotent}}, nil
+}
+
+// purposes are the issuing CAs the issuer needs (IS-11): S/MIME for
+// client certificates, TLS for server certificates.
+var purposes = []ca.Purpose{ca.PurposeSMIME, ca.PurposeTLS}
+
+// ctLogs reads CT_LOGS (IS-9). Outside dev mode at least two logs are
+// required, since no server certificate issues with fewer; in dev mode
+// an issuer without logs starts, says so, and every server issuance
+// fails visibly (the all-in-one runs its own dev logs).
+func ctLogs(cfg app.Config, log *slog.Logger) ([]*ct.Log, error) {
+	if cfg.CTMinSCTs < 2 {
+		return nil, errors.New("CT_MIN_SCTS must be at least 2 (IS-9: SCTs from at least 2 logs of different operators)")
+	}
+	if cfg.CTSubmitTimeout <= 0 {
+		return nil, errors.New("CT_SUBMIT_TIMEOUT must be a positive duration")
+	}
+	logs, err := ct.ParseLogs(cfg.CTLogs)
+	if err != nil {
+		return nil, err
+	}
+	operators := map[string]bool{}
+	for _, l := range logs {
+		operators[l.Operator] = true
+	}
+	if len(operators) < 2 {
+		if !cfg.DevMode {
+			return nil, fmt.Errorf("CT_LOGS names logs of %d operators: at least 2 are required (IS-9), as url=base64-public-key[@operator],…", len(operators))
+		}
+		log.Warn("CT_LOGS names fewer than 2 log operators: server certificates cannot be issued (IS-9)", "logs", len(logs))
+	}
+	return logs, nil
 }
 
 // Routes mounts the issuer's routes.
@@ -136,6 +182,7 @@ func (s *Service) Routes(r chi.Router) { s.api.Routes(r) }
 func (s *Service) Start(ctx context.Context) error {
 	s.d.Timers.Handle(issuance.TimerCRL, s.svc.OnCRLTimer)
 	s.d.Timers.Handle(issuance.TimerPKCS12Purge, s.svc.OnPKCS12Purge)
+	s.d.Timers.Handle(issuance.TimerTLSIssue, s.svc.OnTLSIssue)
 	if err := s.svc.EnsureCRL(ctx); err != nil {
 		return err
 	}
@@ -143,10 +190,11 @@ func (s *Service) Start(ctx context.Context) error {
 }
 
 // caFiles are what a CA directory must hold for a service binary: the
-// root and issuing certificates, the issuing key (the root key stays
-// offline) and the data key that seals PKCS#12 files at rest — which
-// every replica must share, so it is provisioned, never generated.
-var caFiles = []string{"root.pem", "ica1.pem", "ica1.key", "data.key"}
+// root and issuing certificates — S/MIME (ica1) and TLS (tls1), IS-11 —
+// their keys (the root key stays offline) and the data key that seals
+// PKCS#12 files at rest — which every replica must share, so it is
+// provisioned, never generated.
+var caFiles = []string{"root.pem", "ica1.pem", "ica1.key", "tls1.pem", "tls1.key", "data.key"}
 
 // requireCAFiles refuses a missing CA_DIR, or one that lacks any CA file,
 // naming what is missing: outside dev mode nothing is created (SE-10).
@@ -179,6 +227,6 @@ func PrepareDevCA(dir, baseURL, keyAlgorithm string, now time.Time, log *slog.Lo
 		return err
 	}
 	_, err = ca.Open(ca.Options{Dir: dir, Now: now, Log: log, Dev: true, KeyAlgorithm: keyAlgorithm,
-		Purposes: []ca.Purpose{ca.PurposeSMIME}, BaseURL: baseURL, Accepted: accepted})
+		Purposes: purposes, BaseURL: baseURL, Accepted: accepted})
 	return err
 }

@@ -147,7 +147,8 @@ func zlintCLI(t *testing.T, files []string) map[string][]string {
 
 // collectIssued runs at the end of every test that started an issuer
 // (PC-17, IS-3): the zlint command lints every certificate the test
-// issued and the CA certificates, with the accepted list applied.
+// issued — client and server certificates, and the precertificates of
+// the latter — and the CA certificates, with the accepted list applied.
 func collectIssued(t *testing.T, pool *pgxpool.Pool, caDir string) {
 	t.Helper()
 	if t.Skipped() {
@@ -161,7 +162,10 @@ func collectIssued(t *testing.T, pool *pgxpool.Pool, caDir string) {
 		}
 		return
 	}
-	rows, err := pool.Query(context.Background(), `SELECT serial, der FROM certificates WHERE der IS NOT NULL`)
+	// Issued certificates, and the precertificates of server certificates
+	// (IS-9: submitted to CT logs, so they must be as clean).
+	rows, err := pool.Query(context.Background(), `SELECT serial, der FROM certificates WHERE der IS NOT NULL
+		UNION ALL SELECT 'pre-' || serial, der FROM precertificates`)
 	if err != nil {
 		t.Errorf("zlint command: cannot read the issued certificates: %v", err)
 		return

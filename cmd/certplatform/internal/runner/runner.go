@@ -26,6 +26,7 @@ import (
 	"github.com/certlife/platform/cmd/certplatform/internal/localpg"
 	"github.com/certlife/platform/pkg/app"
 	"github.com/certlife/platform/pkg/clock"
+	"github.com/certlife/platform/pkg/ctlog"
 	"github.com/certlife/platform/pkg/opsauth"
 	"github.com/certlife/platform/pkg/seal"
 	"github.com/certlife/platform/pkg/session"
@@ -54,6 +55,8 @@ type Platform struct {
 	Units    []*app.Unit
 	// Files of the secrets generated for dev (empty when configured).
 	OpsTokenFile, WebhookSecretFile, NotifierKeyFile string
+	// DevCTLogs are the URLs of the embedded CT logs (CT_LOGS unset).
+	DevCTLogs []string
 
 	log      *slog.Logger
 	srv      *http.Server
@@ -64,6 +67,7 @@ type Platform struct {
 	pg       *localpg.Cluster
 	stopMail func()
 	served   chan error
+	ctLogs   []*http.Server
 
 	publicURLDefaulted bool
 	devCA              bool // CA_DIR was unset: a throwaway CA under DATA_DIR
@@ -140,6 +144,11 @@ func StartWithClock(ctx context.Context, cfg app.Config, log *slog.Logger, clk c
 	if err := DevCA(&cfg, p.Clock.Now(), log); err != nil {
 		return nil, err
 	}
+	if cfg.CTLogs == "" {
+		if cfg.CTLogs, err = p.startDevCTLogs(cfg.DataDir); err != nil {
+			return nil, err
+		}
+	}
 	ops, err := opsauth.Parse(cfg.OpsTokens)
 	if err != nil {
 		return nil, err
@@ -205,6 +214,9 @@ func (p *Platform) Stop(ctx context.Context) error {
 	for i := len(p.Units) - 1; i >= 0; i-- {
 		errs = append(errs, p.Units[i].Stop(ctx))
 	}
+	for _, s := range p.ctLogs {
+		_ = s.Close()
+	}
 	if p.nc != nil {
 		p.nc.Close()
 	}
@@ -217,6 +229,43 @@ func (p *Platform) Stop(ctx context.Context) error {
 	}
 	p.pg.Stop()
 	return errors.Join(errs...)
+}
+
+// devCTLogs is how many CT logs the all-in-one runs when CT_LOGS is
+// unset. Three, not two: a server certificate valid more than 180 days
+// (199 until 2027-03-15) needs 3 embedded SCTs under the browsers' CT
+// policies, which the issuer applies (IS-9).
+const devCTLogs = 3
+
+// startDevCTLogs runs the dev CT logs (pkg/ctlog), each on its own
+// loopback listener, stamping SCTs by the platform clock, with keys kept
+// in $DATA_DIR/ct so that SCTs stay verifiable across restarts. It
+// returns their CT_LOGS value.
+func (p *Platform) startDevCTLogs(dataDir string) (string, error) {
+	dir := filepath.Join(dataDir, "ct")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", err
+	}
+	var entries []string
+	for i := 1; i <= devCTLogs; i++ {
+		name := fmt.Sprintf("certlife-dev-log-%d", i)
+		l, err := ctlog.LoadOrCreate(name, filepath.Join(dir, fmt.Sprintf("log%d.key", i)))
+		if err != nil {
+			return "", fmt.Errorf("dev CT log %d: %w", i, err)
+		}
+		l.SetClock(p.Clock.Now)
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return "", err
+		}
+		srv := &http.Server{Handler: l.Handler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second}
+		go func() { _ = srv.Serve(ln) }()
+		p.ctLogs = append(p.ctLogs, srv)
+		url := "http://" + ln.Addr().String()
+		p.DevCTLogs = append(p.DevCTLogs, url)
+		entries = append(entries, url+"="+l.PublicKeyBase64())
+	}
+	return strings.Join(entries, ","), nil
 }
 
 func startNATS(dir string) (*server.Server, error) {
@@ -330,7 +379,12 @@ func (p *Platform) Banner() string {
 	} else {
 		fmt.Fprintf(&b, "  mail           sent to %s\n", p.Config.SMTPAddr)
 	}
-	fmt.Fprintf(&b, "  CA             %s/ca/root.pem (DER: /ca/root.der)  S/MIME CA: /ca/ica1.der  CRLs: /crl/ica1.crl /crl/root.crl\n", p.URL)
+	fmt.Fprintf(&b, "  CA             %s/ca/root.pem (DER: /ca/root.der)  S/MIME CA: /ca/ica1.der  TLS CA: /ca/tls1.der  CRLs: /crl/ica1.crl /crl/tls1.crl /crl/root.crl\n", p.URL)
+	if len(p.DevCTLogs) > 0 {
+		fmt.Fprintf(&b, "  CT logs        %d embedded dev logs: %s\n", len(p.DevCTLogs), strings.Join(p.DevCTLogs, " "))
+	} else {
+		fmt.Fprintf(&b, "  CT logs        from CT_LOGS\n")
+	}
 	if p.publicURLDefaulted {
 		fmt.Fprintf(&b, "  PUBLIC_URL     unset: certificates name %s in their CRL and caIssuers URLs (dev only; set PUBLIC_URL)\n", p.Config.PublicURL)
 	} else {
@@ -341,10 +395,13 @@ func (p *Platform) Banner() string {
 
 	var dev []string
 	if p.devCA {
-		dev = append(dev, "dev CA (throwaway root and issuing CA, keys in "+filepath.Join(p.Config.DataDir, "ca")+"; set CA_DIR for a real one)")
+		dev = append(dev, "dev CA (throwaway root and issuing CAs ica1 and tls1, keys in "+filepath.Join(p.Config.DataDir, "ca")+"; set CA_DIR for a real one)")
 	}
 	if p.MailDir != "" {
 		dev = append(dev, "mail sink (nothing is sent; set SMTP_ADDR to send)")
+	}
+	if len(p.DevCTLogs) > 0 {
+		dev = append(dev, "embedded CT logs (not trusted by any browser; keys in "+filepath.Join(p.Config.DataDir, "ct")+"; set CT_LOGS)")
 	}
 	if p.OpsTokenFile != "" {
 		dev = append(dev, "generated ops token, in "+p.OpsTokenFile+" (set OPS_TOKENS)")

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 	"unicode"
@@ -57,30 +58,33 @@ func (h *Handler) Routes(r chi.Router) {
 	auth.With(h.Idempotent).Post("/v1/certificates/{id}/retrieval", h.startRetrieval)
 	auth.Get("/v1/certificates/{id}/retrieval", h.retrievalProgress)
 	auth.Get("/v1/certificates/{id}/retrieval/pkcs12", h.downloadPKCS12)
-	auth.Get("/v1/certificates/{id}/chain", h.chain)
+	// The chain is also a server certificate's download (SV-10), for its
+	// owner's session with or without a certificate code: the service
+	// decides (issuance.Owns, issuance.Chain).
+	r.With(h.session).Get("/v1/certificates/{id}/chain", h.chain)
 	r.With(h.Ops.Require(opsauth.Admin), h.Idempotent).Post("/ops/v1/revocations", h.revoke)
+	r.With(h.Ops.Require(opsauth.Admin)).Get("/ops/v1/issuance-failures", h.issuanceFailures)
+	r.With(h.Ops.Require(opsauth.Admin)).Post("/ops/v1/issuance-failures/{id}/retry", h.retryIssuance)
 }
 
-type claimsKey struct{}
+type sessionKey struct{}
 
-func applicantID(ctx context.Context) string {
-	c, _ := ctx.Value(claimsKey{}).(session.Claims)
-	return c.Subject
+func claimsOf(ctx context.Context) session.Claims {
+	c, _ := ctx.Value(sessionKey{}).(session.Claims)
+	return c
 }
 
 // mailbox is the latest mailbox validation the session carries (PC-16).
 func mailbox(ctx context.Context) (string, time.Time) {
-	c, _ := ctx.Value(claimsKey{}).(session.Claims)
-	email, at, _ := c.MailboxValidated()
+	email, at, _ := claimsOf(ctx).MailboxValidated()
 	return email, at
 }
 
-// applicant verifies the session bearer token locally with intake's
-// public key (pkg/session): no call to intake per request. Every
-// /v1/certificates route is a certificate step, which needs a session
-// opened with the certificate code (PC-7, SPEC §5); a password-only
-// session is authenticated but not allowed here (403).
-func (h *Handler) applicant(next http.Handler) http.Handler {
+func applicantID(ctx context.Context) string { return claimsOf(ctx).Subject }
+
+// session verifies the session bearer token locally with intake's
+// public key (pkg/session): no call to intake per request.
+func (h *Handler) session(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 		tok = strings.TrimSpace(tok)
@@ -95,14 +99,22 @@ func (h *Handler) applicant(next http.Handler) http.Handler {
 			httpx.WriteError(w, r, h.Log, errs.Unauthorized("the session is unknown or has expired"))
 			return
 		}
-		if !claims.CodeVerified {
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), sessionKey{}, claims)))
+	})
+}
+
+// applicant is session plus the rule of the client certificate steps:
+// each needs a session opened with the certificate code (PC-7, SPEC §5);
+// a password-only session is authenticated but not allowed here (403).
+func (h *Handler) applicant(next http.Handler) http.Handler {
+	return h.session(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !claimsOf(r.Context()).CodeVerified {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="applicant", error="insufficient_scope"`)
-			httpx.WriteError(w, r, h.Log, &errs.Error{Kind: errs.KindForbidden, Slug: "certificate-code-required",
-				Detail: "certificate steps need a session opened with the certificate code (POST /v1/sessions with certificate_code)"})
+			httpx.WriteError(w, r, h.Log, issuance.CodeRequired())
 			return
 		}
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), claimsKey{}, claims)))
-	})
+		next.ServeHTTP(w, r)
+	}))
 }
 
 // certificateID reads {id}; a malformed one cannot name a certificate.
@@ -341,13 +353,99 @@ func (h *Handler) chain(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteProblem(w, r, httpx.NotFound())
 		return
 	}
-	pem, err := h.Svc.Chain(r.Context(), applicantID(r.Context()), id)
+	claims := claimsOf(r.Context())
+	pem, err := h.Svc.Chain(r.Context(), claims.Subject, claims.CodeVerified, id)
+	if err != nil {
+		if errs.Is(err, errs.KindForbidden) {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="applicant", error="insufficient_scope"`)
+		}
+		httpx.WriteError(w, r, h.Log, err)
+		return
+	}
+	// RFC 8555 §9.1: the end-entity certificate first, then its issuer.
+	w.Header().Set("Content-Type", "application/pem-certificate-chain")
+	_, _ = w.Write(pem)
+}
+
+// issuanceFailures lists failed server issuance attempts, newest first
+// (IS-3, IS-9): ?certificate_id=, ?application_id=, ?final=true,
+// ?before=<id> (paging), ?limit= (≤ 500).
+func (h *Handler) issuanceFailures(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	var f store.FailureFilter
+	var bad []httpx.FieldError
+	for k := range q {
+		switch k {
+		case "certificate_id", "application_id", "final", "before", "limit":
+			if len(q[k]) != 1 {
+				bad = append(bad, httpx.FieldError{Field: k, Message: "give it once"})
+			}
+		default:
+			bad = append(bad, httpx.FieldError{Field: k, Message: "unknown parameter"})
+		}
+	}
+	if v := q.Get("certificate_id"); v != "" {
+		id, err := uuid.Parse(v)
+		if err != nil {
+			bad = append(bad, httpx.FieldError{Field: "certificate_id", Message: "must be a certificate ID (UUID)"})
+		} else {
+			f.CertificateID = &id
+		}
+	}
+	if v := q.Get("application_id"); len(v) > 200 {
+		bad = append(bad, httpx.FieldError{Field: "application_id", Message: "is too long"})
+	} else {
+		f.ApplicationID = v
+	}
+	switch q.Get("final") {
+	case "", "false":
+	case "true":
+		f.FinalOnly = true
+	default:
+		bad = append(bad, httpx.FieldError{Field: "final", Message: "must be true or false"})
+	}
+	if v := q.Get("before"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n <= 0 {
+			bad = append(bad, httpx.FieldError{Field: "before", Message: "must be a positive failure id"})
+		}
+		f.Before = n
+	}
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 500 {
+			bad = append(bad, httpx.FieldError{Field: "limit", Message: "must be between 1 and 500"})
+		}
+		f.Limit = n
+	}
+	if len(bad) > 0 {
+		httpx.WriteProblem(w, r, httpx.Invalid(bad...))
+		return
+	}
+	list, err := h.Svc.IssuanceFailures(r.Context(), f)
 	if err != nil {
 		httpx.WriteError(w, r, h.Log, err)
 		return
 	}
-	w.Header().Set("Content-Type", "application/x-pem-file")
-	_, _ = w.Write(pem)
+	if list == nil {
+		list = []store.Failure{}
+	}
+	httpx.WriteJSON(w, http.StatusOK, map[string]any{"failures": list})
+}
+
+// retryIssuance is an operator's retry of a server certificate whose
+// issuance failed for good: it becomes pending and is attempted at once.
+func (h *Handler) retryIssuance(w http.ResponseWriter, r *http.Request) {
+	id, ok := certificateID(r)
+	if !ok {
+		httpx.WriteProblem(w, r, httpx.NotFound())
+		return
+	}
+	if err := h.Svc.RetryIssuance(r.Context(), id, opsauth.Actor(r.Context())); err != nil {
+		httpx.WriteError(w, r, h.Log, err)
+		return
+	}
+	httpx.WriteJSON(w, http.StatusAccepted, map[string]any{"certificate_id": id.String(), "status": store.StatusPending})
 }
 
 type revocationBody struct {

@@ -32,16 +32,21 @@ func (s *Service) Handlers() map[string]bus.Handler {
 
 // OnReviewApproved records the approved client certificate, ready for
 // retrieval, and announces it (PC-6). The key and the certificate are
-// made only at retrieval (PC-15). A second approval of the same
-// application — a redelivery under another event ID — changes nothing (IS-5).
+// made only at retrieval (PC-15). A server application's certificate is
+// recorded pending and issued by its timer (onServerApproved). A second
+// approval of the same application — a redelivery under another event
+// ID — changes nothing (IS-5).
 func (s *Service) OnReviewApproved(ctx context.Context, tx pgx.Tx, env events.Envelope) error {
 	p, err := events.Decode[events.ReviewApproved](env)
 	if err != nil {
 		return err
 	}
 	a := p.Application
+	if a.Product == events.ProductServer && a.Server != nil {
+		return s.onServerApproved(ctx, tx, env, a)
+	}
 	if a.Product != events.ProductClient {
-		return nil // server certificates are not issued through this flow
+		return nil
 	}
 	if strings.TrimSpace(a.Applicant.NameEn) == "" || strings.TrimSpace(a.Organization.NameEn) == "" {
 		return bus.Permanent(fmt.Errorf("application %s: applicant.name_en and organization.name_en are required", a.ID))

@@ -14,6 +14,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/certlife/platform/pkg/audit"
 	"github.com/certlife/platform/pkg/db"
 	"github.com/certlife/platform/pkg/events"
 	"github.com/certlife/platform/pkg/timer"
@@ -218,6 +219,12 @@ func (s *Service) issue(ctx context.Context, tx pgx.Tx, c, prev *store.Certifica
 		if err := store.FailRetrieval(ctx, tx, c.ID, lintErr.Error(), true); err != nil {
 			return State{}, err
 		}
+		if err := audit.Record(ctx, tx, now, "applicant:"+c.ApplicantID, AuditIssuanceFailed, c.ApplicationID, map[string]any{
+			"certificate_id": c.ID.String(), "product": c.Product, "stage": events.IssuanceStageLint,
+			"detail": lintErr.Error(), "serial": serialHex, "final": true,
+		}); err != nil {
+			return State{}, err
+		}
 		return State{CertificateID: c.ID.String(), Status: store.RetrievalFailed, Mode: req.Mode, Failure: lintErr.Error()}, nil
 	}
 	if err != nil {
@@ -248,6 +255,13 @@ func (s *Service) issue(ctx context.Context, tx pgx.Tx, c, prev *store.Certifica
 		Serial: serialHex, Issuer: iss.Slug, NotBefore: cert.NotBefore, NotAfter: cert.NotAfter,
 		Windows: &windows,
 	}, c.CorrelationID); err != nil {
+		return State{}, err
+	}
+	// OP-4: every issuance is in the audit log, in the issuance's transaction.
+	if err := audit.Record(ctx, tx, now, "applicant:"+c.ApplicantID, AuditIssued, c.ApplicationID, map[string]any{
+		"certificate_id": c.ID.String(), "product": c.Product, "serial": serialHex, "issuer": iss.Slug,
+		"not_before": cert.NotBefore, "not_after": cert.NotAfter, "mode": req.Mode,
+	}); err != nil {
 		return State{}, err
 	}
 	if req.Mode == ModeCSR {
@@ -370,14 +384,36 @@ func (s *Service) OnPKCS12Purge(ctx context.Context, tx pgx.Tx, t timer.Timer) e
 	return store.FailRetrieval(ctx, tx, id, "download_expired", false)
 }
 
-// Chain is the PEM of an issued certificate followed by its issuing CA (IS-1).
-func (s *Service) Chain(ctx context.Context, applicantID string, id uuid.UUID) ([]byte, error) {
-	c, err := store.GetOwned(ctx, s.Pool, id, applicantID)
-	if errors.Is(err, store.ErrNotFound) {
+// Owns is the one ownership rule of the certificate routes: whether the
+// session's subject may see certificate c. A client certificate is its
+// applicant's. A server certificate is its customer's (the account of
+// the order, issue 8); until customer sessions exist an applicant
+// session of the application's applicant is accepted too.
+func Owns(c *store.Certificate, subject string) bool {
+	if subject == "" {
+		return false
+	}
+	if c.Product == events.ProductServer {
+		return subject == c.CustomerID || subject == c.ApplicantID
+	}
+	return subject == c.ApplicantID
+}
+
+// Chain is the PEM of an issued certificate followed by its issuing CA
+// (IS-1, SV-10). Another's certificate is not found. A client
+// certificate's chain is a certificate step, which needs a session
+// opened with the certificate code (PC-7); a server certificate's
+// needs its owner's session only.
+func (s *Service) Chain(ctx context.Context, subject string, codeVerified bool, id uuid.UUID) ([]byte, error) {
+	c, err := store.Get(ctx, s.Pool, id)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && !Owns(c, subject)) {
 		return nil, notFound()
 	}
 	if err != nil {
 		return nil, err
+	}
+	if c.Product != events.ProductServer && !codeVerified {
+		return nil, CodeRequired()
 	}
 	if c.Status != store.StatusIssued {
 		return nil, conflict("not-issued", "this certificate has not been issued yet")

@@ -16,7 +16,9 @@ import (
 	"github.com/certlife/platform/pkg/bus"
 	"github.com/certlife/platform/pkg/clock"
 	"github.com/certlife/platform/pkg/events"
+	"github.com/certlife/platform/pkg/goodkey"
 	"github.com/certlife/platform/services/issuer/internal/ca"
+	"github.com/certlife/platform/services/issuer/internal/ct"
 	"github.com/certlife/platform/services/issuer/internal/profile"
 	"github.com/certlife/platform/services/issuer/internal/store"
 )
@@ -48,6 +50,12 @@ type Service struct {
 	Log     *slog.Logger
 	Term    time.Duration // PRODUCT_TERM_CLIENT
 	Metrics *Metrics
+	// Server certificates: the CT logs (IS-9), the floor of SCTs each
+	// certificate embeds (CT_MIN_SCTS), and the key policy applied again
+	// at signing (SV-6).
+	CT        *ct.Submitter
+	MinSCTs   int
+	KeyPolicy goodkey.Policy
 
 	slotsOnce sync.Once
 	slots     chan struct{}
@@ -79,13 +87,18 @@ type Metrics struct {
 	CRLThis      *prometheus.GaugeVec
 	CRLNumber    *prometheus.GaugeVec
 	Purged       prometheus.Counter
+	// IssuanceFailures counts failed server issuance attempts by stage
+	// and whether they were final (IS-3, IS-9).
+	IssuanceFailures *prometheus.CounterVec
+	// CTSubmissions counts submissions to each CT log by result.
+	CTSubmissions *prometheus.CounterVec
 }
 
 // NewMetrics registers the issuer's metrics.
 func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
 		Issued: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "certificates_issued_total",
-			Help: "Certificates signed, by retrieval mode."}, []string{"mode"}),
+			Help: "Certificates signed, by retrieval mode (client) or \"server\"."}, []string{"mode"}),
 		LintFailures: prometheus.NewCounter(prometheus.CounterOpts{Name: "certificate_lint_failures_total",
 			Help: "Issuances stopped by a lint error (IS-3)."}),
 		Revoked: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "certificates_revoked_total",
@@ -104,7 +117,12 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	for _, r := range profile.Reasons() {
 		m.Revoked.WithLabelValues(r)
 	}
-	reg.MustRegister(m.Issued, m.LintFailures, m.Revoked, m.CRLThis, m.CRLNumber, m.Purged)
+	m.IssuanceFailures = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "issuance_failures_total",
+		Help: "Failed server certificate issuance attempts, by stage and finality (listed at /ops/v1/issuance-failures)."},
+		[]string{"stage", "final"})
+	m.CTSubmissions = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ct_submissions_total",
+		Help: "Precertificate submissions to CT logs, by log and result (IS-9)."}, []string{"log", "result"})
+	reg.MustRegister(m.Issued, m.LintFailures, m.Revoked, m.CRLThis, m.CRLNumber, m.Purged, m.IssuanceFailures, m.CTSubmissions)
 	return m
 }
 

@@ -7,6 +7,8 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+
+	"github.com/certlife/platform/pkg/goodkey"
 )
 
 // MaxCSR bounds the PEM text of a CSR (an 8192-bit RSA CSR is ~3 KiB).
@@ -38,6 +40,12 @@ func ParseCSR(text string) (crypto.PublicKey, error) {
 		return nil, errors.New("the CSR signature does not verify")
 	}
 	if err := CheckPublicKey(csr.PublicKey); err != nil {
+		return nil, err
+	}
+	// Known-weak keys too (S/MIME BR 6.1.1.3): small factors, ROCA,
+	// primes close enough for Fermat's method — pkg/goodkey's checks,
+	// the ones server certificates get (SV-6).
+	if err := (goodkey.Policy{}).CheckKey(csr.PublicKey); err != nil {
 		return nil, err
 	}
 	return csr.PublicKey, nil

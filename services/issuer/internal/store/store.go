@@ -24,9 +24,12 @@ var ErrNotFound = errors.New("not found")
 
 // Certificate statuses.
 const (
-	StatusReady  = "ready" // approved, waiting for retrieval (PC-15)
-	StatusIssued = "issued"
-	StatusFailed = "failed" // issuance stopped (e.g. by a lint, IS-3)
+	StatusReady = "ready" // approved, waiting for retrieval (PC-15)
+	// StatusPending: a server certificate approved and waiting for its
+	// issuance (precertificate, CT, signature).
+	StatusPending = "pending"
+	StatusIssued  = "issued"
+	StatusFailed  = "failed" // issuance stopped (e.g. by a lint, IS-3)
 )
 
 // Retrieval progress (PC-13).
@@ -73,6 +76,13 @@ type Certificate struct {
 	RevocationReason string
 	RevokedBy        string
 	CRLNumber        *int64
+
+	// Server certificates: the owning customer, the approved request
+	// (JSON of events.ServerApplication) and the issuance attempts.
+	CustomerID       string
+	Server           []byte
+	IssuanceAttempts int
+	IssuanceFailure  string
 }
 
 // Revoked reports whether the certificate is revoked.
@@ -82,7 +92,8 @@ const columns = `id, application_id, applicant_id, product, kind, previous_certi
 	coalesce(reissue_reason, ''), correlation_id, name_en, organization_en, coalesce(organization_identifier, ''), email, language, status, created_at,
 	coalesce(retrieval_mode, ''), coalesce(retrieval_status, ''), retrieval_requested_at, coalesce(retrieval_failure, ''), delivered_at,
 	coalesce(serial, ''), coalesce(issuer, ''), not_before, not_after, der, issued_at,
-	revoked_at, coalesce(revocation_reason, ''), coalesce(revoked_by, ''), crl_number, coalesce(recipient_name, '')`
+	revoked_at, coalesce(revocation_reason, ''), coalesce(revoked_by, ''), crl_number,
+	coalesce(customer_id, ''), server, issuance_attempts, coalesce(issuance_failure, ''), coalesce(recipient_name, '')`
 
 func scan(row pgx.Row) (*Certificate, error) {
 	var c Certificate
@@ -90,7 +101,8 @@ func scan(row pgx.Row) (*Certificate, error) {
 		&c.ReissueReason, &c.CorrelationID, &c.NameEn, &c.OrganizationEn, &c.OrganizationID, &c.Email, &c.Language, &c.Status, &c.CreatedAt,
 		&c.RetrievalMode, &c.RetrievalStatus, &c.RetrievalRequestedAt, &c.RetrievalFailure, &c.DeliveredAt,
 		&c.Serial, &c.Issuer, &c.NotBefore, &c.NotAfter, &c.DER, &c.IssuedAt,
-		&c.RevokedAt, &c.RevocationReason, &c.RevokedBy, &c.CRLNumber, &c.RecipientName)
+		&c.RevokedAt, &c.RevocationReason, &c.RevokedBy, &c.CRLNumber,
+		&c.CustomerID, &c.Server, &c.IssuanceAttempts, &c.IssuanceFailure, &c.RecipientName)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, ErrNotFound
 	}
@@ -160,6 +172,8 @@ const (
 //
 // For renewal and reissue the caller keeps those inside the step's window
 // (domain.Windows, PC-8, PC-11): the window rule is written once, in Go.
+// These are the client certificate steps: server certificates are renewed
+// through their orders (SV-1), under other windows.
 func ListEligible(ctx context.Context, q Q, applicantID, eligibility string) ([]*Certificate, error) {
 	var cond string
 	switch eligibility {
@@ -167,10 +181,10 @@ func ListEligible(ctx context.Context, q Q, applicantID, eligibility string) ([]
 		cond = `((status = 'ready' AND retrieval_status IS NULL)
 			OR (status IN ('ready', 'issued') AND retrieval_status IN ('pending', 'ready')))`
 	case EligibleRenewal:
-		cond = `status = 'issued' AND revoked_at IS NULL AND not_after IS NOT NULL
+		cond = `product = 'client' AND status = 'issued' AND revoked_at IS NULL AND not_after IS NOT NULL
 			AND NOT EXISTS (SELECT 1 FROM certificates n WHERE n.previous_certificate_id = c.id AND n.kind = 'renewal')`
 	case EligibleReissue:
-		cond = `status = 'issued' AND revoked_at IS NULL AND not_after IS NOT NULL
+		cond = `product = 'client' AND status = 'issued' AND revoked_at IS NULL AND not_after IS NOT NULL
 			AND NOT EXISTS (SELECT 1 FROM certificates n WHERE n.previous_certificate_id = c.id AND n.kind = 'reissue')`
 	default:
 		return nil, errors.New("store: unknown eligibility " + eligibility)

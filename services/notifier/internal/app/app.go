@@ -64,6 +64,7 @@ func (a *App) Consumers() []bus.Consumer {
 			events.TypeApplicationRejected:    a.onApplicationRejected,
 			events.TypeCertificateCodeIssued:  a.onCertificateCodeIssued,
 			events.TypeCertificateRevoked:     a.onCertificateRevokedMail,
+			events.TypeCertificateIssued:      a.onCertificateIssuedMail,
 		},
 	}, {
 		Name: ConsumerReminders,

@@ -156,6 +156,35 @@ func (a *App) onCertificateRevokedMail(ctx context.Context, tx pgx.Tx, env event
 	})
 }
 
+// onCertificateIssuedMail mails a server certificate and its chain to
+// the technical contact (SV-10). Client certificates are delivered by
+// their retrieval (PC-13): nothing to mail here.
+func (a *App) onCertificateIssuedMail(ctx context.Context, tx pgx.Tx, env events.Envelope) error {
+	p, err := events.Decode[events.CertificateIssued](env)
+	if err != nil {
+		return err
+	}
+	if p.Product != events.ProductServer {
+		return nil
+	}
+	if p.PEMChain == "" || p.Recipient.Email == "" {
+		return bus.Permanent(fmt.Errorf("CertificateIssued %s: a server certificate's event needs pem_chain and recipient", p.CertificateID))
+	}
+	name := ""
+	if p.TechnicalContact != nil {
+		name = p.TechnicalContact.Name
+	}
+	return a.enqueue(ctx, tx, env, domain.Request{
+		Reason: domain.ReasonServerCertificateIssued, Recipient: p.Recipient.Email, Language: p.Recipient.Language,
+		Key: p.CertificateID, SubjectID: p.CertificateID,
+		Data: domain.Data{
+			Product: p.Product, Kind: p.Kind, ApplicationID: p.ApplicationID, CertificateID: p.CertificateID,
+			Serial: p.Serial, Name: name, DNSNames: p.DNSNames, NotBefore: p.NotBefore, NotAfter: p.NotAfter,
+			PEMChain: p.PEMChain,
+		},
+	})
+}
+
 // pick returns the value in the mail's language, else the other one.
 func pick(lang, ja, en string) string {
 	ja, en = strings.TrimSpace(ja), strings.TrimSpace(en)

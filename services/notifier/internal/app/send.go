@@ -83,9 +83,13 @@ func (a *App) compose(d domain.Delivery) (smtpsend.Message, error) {
 	if err != nil {
 		return smtpsend.Message{}, err
 	}
+	var files []smtpsend.Attachment
+	for _, f := range domain.Attachments(d.Reason, d.Data) {
+		files = append(files, smtpsend.Attachment{Name: f.Name, ContentType: f.ContentType, Data: f.Data})
+	}
 	return smtpsend.Message{
 		From: a.MailFrom, To: d.Recipient, Subject: subject, Body: body,
-		MessageID: d.MessageID, Date: a.Clock.Now(),
+		MessageID: d.MessageID, Date: a.Clock.Now(), Attachments: files,
 	}, nil
 }
 

@@ -28,6 +28,9 @@ const (
 	// ReasonMailboxValidation is a fresh code the applicant asked for
 	// (events.CodeForMailboxValidation, PC-16).
 	ReasonMailboxValidation = "mailbox_validation"
+	// ReasonServerCertificateIssued: a server certificate was issued; the
+	// mail to its technical contact carries the PEM chain (SV-10).
+	ReasonServerCertificateIssued = "server_certificate_issued"
 )
 
 // Reasons lists every reason, in the order a template test walks them.
@@ -35,6 +38,7 @@ var Reasons = []string{
 	ReasonApplicationProvisional, ReasonApplicationCancelled, ReasonApplicationRejected,
 	ReasonCertificateReady, ReasonReissue, ReasonRenewalNotice, ReasonCertificateRevoked,
 	ReasonMailboxValidation,
+	ReasonServerCertificateIssued,
 }
 
 // KnownReason reports whether r is one of Reasons.
@@ -128,6 +132,32 @@ type Data struct {
 	RevokedAt  time.Time `json:"revoked_at,omitzero"`
 	NotAfter   time.Time `json:"not_after,omitzero"`
 	DaysBefore int       `json:"days_before,omitempty"`
+	// A server certificate's names, start and PEM chain (public data):
+	// the chain is the attachment of its issuance mail (SV-10).
+	DNSNames  []string  `json:"dns_names,omitempty"`
+	NotBefore time.Time `json:"not_before,omitzero"`
+	PEMChain  string    `json:"pem_chain,omitempty"`
+}
+
+// Attachment is a file a message carries.
+type Attachment struct {
+	Name        string
+	ContentType string
+	Data        []byte
+}
+
+// Attachments are the files of a reason's mail: a server certificate's
+// issuance mail carries its PEM chain (SV-10), named after the
+// certificate's first name.
+func Attachments(reason string, d Data) []Attachment {
+	if reason != ReasonServerCertificateIssued || d.PEMChain == "" {
+		return nil
+	}
+	name := "certificate"
+	if len(d.DNSNames) > 0 {
+		name = strings.NewReplacer("*", "wildcard", "/", "_").Replace(d.DNSNames[0])
+	}
+	return []Attachment{{Name: name + ".pem", ContentType: "application/pem-certificate-chain", Data: []byte(d.PEMChain)}}
 }
 
 // Request is one message to queue.

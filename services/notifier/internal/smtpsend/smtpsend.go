@@ -3,6 +3,7 @@
 package smtpsend
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -22,6 +23,15 @@ type Message struct {
 	Body      string
 	MessageID string // "<id@domain>"
 	Date      time.Time
+	// Attachments are files sent with the text body.
+	Attachments []Attachment
+}
+
+// Attachment is one file of a message.
+type Attachment struct {
+	Name        string
+	ContentType string
+	Data        []byte
 }
 
 // Sender sends to one SMTP server.
@@ -71,6 +81,11 @@ func (s *Sender) Send(ctx context.Context, m Message) error {
 	// RFC 3834: a machine wrote it; auto-responders must not answer.
 	msg.SetGenHeader("Auto-Submitted", "auto-generated")
 	msg.SetBodyString(mail.TypeTextPlain, m.Body)
+	for _, a := range m.Attachments {
+		if err := msg.AttachReader(a.Name, bytes.NewReader(a.Data), mail.WithFileContentType(mail.ContentType(a.ContentType))); err != nil {
+			return &PermanentError{fmt.Errorf("attachment %s: %w", a.Name, err)}
+		}
+	}
 
 	c, err := mail.NewClient(s.host,
 		mail.WithPort(s.port),
