@@ -32,6 +32,7 @@ var Routes = []Route{
 	{"/v1/applications", "intake"},
 	{"/v1/applications/*", "intake"},
 	{"/v1/sessions", "intake"},
+	{"/v1/certificate-codes", "intake"},
 	{"/v1/certificates/{id}/renewals", "intake"},
 	{"/v1/certificates/{id}/reissues", "intake"},
 	{"/v1/certificates/{id}/prefill", "intake"},
@@ -45,6 +46,8 @@ var Routes = []Route{
 	{"/ca/*", "issuer"},
 	{"/crl/*", "issuer"},
 	{"/ops/v1/revocations", "issuer"},
+	{"/ops/v1/issuance-failures", "issuer"},
+	{"/ops/v1/issuance-failures/*", "issuer"},
 
 	// billing: coupons.
 	{"/ops/v1/coupons", "billing"},
