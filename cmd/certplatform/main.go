@@ -8,6 +8,7 @@
 //	certplatform nats-node   one node of the NATS JetStream cluster
 //	certplatform proxy       the reverse proxy in front of the replicas
 //	certplatform mailsink    the SMTP sink writing .eml files
+//	certplatform ct-log      one dev Certificate Transparency log
 package main
 
 import (
@@ -29,6 +30,7 @@ var commands = map[string]func(args []string) error{
 	"nats-node": natsnode.Main,
 	"proxy":     proxy.Main,
 	"mailsink":  split.MailSinkMain,
+	"ct-log":    split.CTLogMain,
 }
 
 func main() {
@@ -36,7 +38,7 @@ func main() {
 	if len(os.Args) > 1 {
 		cmd, ok := commands[os.Args[1]]
 		if !ok {
-			fmt.Fprintf(os.Stderr, "certplatform: unknown command %q (commands: split, nats-node, proxy, mailsink; none = the all-in-one)\n", os.Args[1])
+			fmt.Fprintf(os.Stderr, "certplatform: unknown command %q (commands: split, nats-node, proxy, mailsink, ct-log; none = the all-in-one)\n", os.Args[1])
 			os.Exit(2)
 		}
 		name, run = "certplatform "+os.Args[1], cmd

@@ -54,6 +54,10 @@ func NewRouter(log *slog.Logger, reg *prometheus.Registry, units ...*Unit) chi.R
 	r.Handle("/metrics", readOnly(promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})))
 	r.Method(http.MethodGet, "/v1/openapi.json", openapi.Handler())
 	RuntimeOpsRoutes(r, units...)
+	if len(units) > 0 {
+		// Audited like every ops request, in the first unit's log.
+		WhoamiRoutes(r, units[0].Deps.Ops)
+	}
 	for _, u := range units {
 		u.Service.Routes(r)
 	}

@@ -76,13 +76,28 @@ func Parse(spec string) (*Tokens, error) {
 
 type actorKey struct{}
 
+type rolesKey struct{}
+
 // Actor is the authenticated operator of a request ("ops:<fingerprint>").
 func Actor(ctx context.Context) string {
 	a, _ := ctx.Value(actorKey{}).(string)
 	return a
 }
 
-// Require lets through requests bearing a token with role (or admin).
+// Roles are the roles of the request's token, in the order OPS_TOKENS
+// gave them (empty for a request no token was checked for). The console
+// shows only what they allow; the routes enforce them (Require).
+func Roles(ctx context.Context) []string {
+	r, _ := ctx.Value(rolesKey{}).([]string)
+	return slices.Clone(r)
+}
+
+// Any is the role argument of Require that lets through every valid
+// token, whatever its roles (GET /ops/v1/whoami).
+const Any = ""
+
+// Require lets through requests bearing a token with role (or admin);
+// role Any lets through every valid token.
 // The request is recorded (WithRecorder) before its answer leaves, so a
 // client that has its answer finds the record.
 func (t *Tokens) Require(role string) func(http.Handler) http.Handler {
@@ -111,11 +126,12 @@ func (t *Tokens) serve(w http.ResponseWriter, r *http.Request, role string, next
 	for _, e := range t.entries {
 		if subtle.ConstantTimeCompare(h[:], e.hash[:]) == 1 {
 			identified(e.actor)
-			if !slices.Contains(e.roles, role) && !slices.Contains(e.roles, Admin) {
+			if role != Any && !slices.Contains(e.roles, role) && !slices.Contains(e.roles, Admin) {
 				httpx.WriteProblem(w, r, httpx.Forbidden("this token lacks the "+role+" role"))
 				return
 			}
-			next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), actorKey{}, e.actor)))
+			ctx := context.WithValue(r.Context(), actorKey{}, e.actor)
+			next.ServeHTTP(w, r.WithContext(context.WithValue(ctx, rolesKey{}, e.roles)))
 			return
 		}
 	}

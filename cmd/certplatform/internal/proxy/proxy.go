@@ -29,6 +29,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/certlife/platform/cmd/certplatform/internal/console"
 	"github.com/certlife/platform/pkg/app"
 	"github.com/certlife/platform/pkg/httpx"
 )
@@ -125,6 +126,7 @@ func New(upstreams map[string][]string, log *slog.Logger) (*Proxy, error) {
 	})
 	own.Get("/readyz", p.ready)
 	own.Method(http.MethodGet, "/metrics", promhttp.HandlerFor(p.reg, promhttp.HandlerOpts{Registry: p.reg}))
+	console.Routes(own)
 	p.own = own
 	return p, nil
 }

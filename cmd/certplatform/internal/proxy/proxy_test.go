@@ -217,3 +217,43 @@ func TestNoReplicaAnswers503WithRetryAfter_SplitMode(t *testing.T) {
 		t.Fatalf("unknown path: %d", resp.StatusCode)
 	}
 }
+
+// SPEC §7 (split mode): the proxy serves the ops console's pages itself,
+// with the console's security headers, and forwards the console's API
+// calls (/ops/v1/…) to a replica like any client's.
+func TestProxyServesTheOpsConsoleItself_SplitMode(t *testing.T) {
+	a := newUpstream(t, "intake-a")
+	srv := startProxy(t, a.srv.URL)
+	for _, path := range []string{"/ops/", "/ops/reviews", "/ops/assets/app.js"} {
+		res, err := http.Get(srv.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if res.StatusCode != 200 || res.Header.Get("X-Replica") != "" ||
+			!strings.HasPrefix(res.Header.Get("Content-Security-Policy"), "default-src 'self'") ||
+			res.Header.Get("X-Frame-Options") != "DENY" || len(body) == 0 {
+			t.Errorf("%s: %d replica %q CSP %q XFO %q", path, res.StatusCode, res.Header.Get("X-Replica"),
+				res.Header.Get("Content-Security-Policy"), res.Header.Get("X-Frame-Options"))
+		}
+	}
+	res, err := http.Get(srv.URL + "/ops/v1/applications")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.Header.Get("X-Replica") != "intake-a" {
+		t.Errorf("/ops/v1/applications went to %q, want intake", res.Header.Get("X-Replica"))
+	}
+	for _, path := range []string{"/ops/v1", "/ops/v1/nothing", "/ops/assets/none.js"} {
+		res, err := http.Get(srv.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != 404 || res.Header.Get("X-Replica") != "" {
+			t.Errorf("%s: %d from %q, want the proxy's 404", path, res.StatusCode, res.Header.Get("X-Replica"))
+		}
+	}
+}

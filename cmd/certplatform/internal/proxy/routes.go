@@ -4,6 +4,8 @@ import (
 	"net/http"
 
 	"github.com/go-chi/chi/v5"
+
+	"github.com/certlife/platform/cmd/certplatform/internal/console"
 )
 
 // Any owns the routes that every service process serves alike (the
@@ -38,6 +40,8 @@ var Routes = []Route{
 	{"/v1/certificates/{id}/prefill", "intake"},
 	{"/ops/v1/maintenance-windows", "intake"},
 	{"/ops/v1/maintenance-windows/*", "intake"},
+	{"/ops/v1/applications", "intake"},
+	{"/ops/v1/applications/*", "intake"},
 
 	// issuer: every other certificate route, CA certificates, CRLs,
 	// revocation.
@@ -65,10 +69,21 @@ var Routes = []Route{
 	{"/v1/openapi.json", Any},
 	{"/ops/v1/dead-letters", Any},
 	{"/ops/v1/dead-letters/*", Any},
+	{"/ops/v1/whoami", Any},
+	{"/ops/v1/audit", Any},
+	{"/ops/v1/audit/verify", Any},
+	{"/ops/v1/outbox-quarantine", Any},
+	{"/ops/v1/outbox-quarantine/*", Any},
+	{"/ops/v1/timers/parked", Any},
+	{"/ops/v1/timers/parked/*", Any},
 }
 
 // OwnRoutes are answered by the proxy itself, not forwarded.
 var OwnRoutes = []string{"/healthz", "/readyz", "/metrics"}
+
+// ConsoleRoutes are the ops console's pages (console.Patterns): static
+// files the proxy serves itself, as the all-in-one does.
+var ConsoleRoutes = console.Patterns
 
 // Table resolves a request path to the service that owns it, with chi's
 // own matching — the matching the services use.
@@ -85,7 +100,7 @@ func NewTable(routes []Route) *Table {
 		t.mux.Handle(r.Pattern, noop)
 		t.owners[r.Pattern] = r.Service
 	}
-	for _, p := range OwnRoutes {
+	for _, p := range append(append([]string{}, OwnRoutes...), ConsoleRoutes...) {
 		t.mux.Handle(p, noop)
 		t.owners[p] = ""
 	}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
+	"github.com/certlife/platform/cmd/certplatform/internal/console"
 	"github.com/certlife/platform/cmd/certplatform/internal/runner"
 	"github.com/certlife/platform/pkg/app"
 	"github.com/certlife/platform/pkg/opsauth"
@@ -83,8 +84,17 @@ func TestRouteTableMatchesEveryServiceRoute_SplitMode(t *testing.T) {
 	}
 	common := app.NewRouter(p.Log, app.NewRegistry())
 	app.DeadLetterRoutes(common, p.JS, ops, p.Log)
+	app.AuditRoutes(common, p.NC, p.JS, ops, p.Log)
+	app.RuntimeOpsRoutes(common, p.Units...)
+	app.WhoamiRoutes(common, ops)
 	for _, w := range walk(t, common) {
 		check(w.method, w.route, Any)
+	}
+	// The ops console's pages: the proxy serves them itself.
+	pages := chi.NewRouter()
+	console.Routes(pages)
+	for _, w := range walk(t, pages) {
+		check(w.method, w.route, "")
 	}
 	for _, rt := range Routes {
 		if !used[rt.Pattern] {
@@ -113,13 +123,20 @@ func TestCertificateRoutesSplitBetweenIntakeAndIssuer(t *testing.T) {
 		"/v1/applications/" + id:                       "intake",
 		"/ops/v1/reviews/" + id + "/approve":           "validation",
 		"/ops/v1/dead-letters/12/replay":               Any,
+		"/ops/v1/applications/" + id:                   "intake",
+		"/ops/v1/timers/parked/intake/k/x/retry":       Any,
 		"/metrics":                                     "",
+		"/ops/":                                        "",
+		"/ops/reviews":                                 "",
+		"/ops/assets/pages/reviews.js":                 "",
 	} {
 		if got, ok := table.Owner(http.MethodPost, path); !ok || got != want {
 			t.Errorf("%s → %q (found %v), want %q", path, got, ok, want)
 		}
 	}
-	if _, ok := table.Owner(http.MethodGet, "/v2/anything"); ok {
-		t.Error("an unknown path has an owner")
+	for _, path := range []string{"/v2/anything", "/ops/v1/nothing-here", "/ops/a/b"} {
+		if _, ok := table.Owner(http.MethodGet, path); ok {
+			t.Errorf("%s has an owner", path)
+		}
 	}
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 
+	"github.com/certlife/platform/cmd/certplatform/internal/console"
 	"github.com/certlife/platform/cmd/certplatform/internal/localpg"
 	"github.com/certlife/platform/pkg/app"
 	"github.com/certlife/platform/pkg/clock"
@@ -174,6 +175,7 @@ func StartWithClock(ctx context.Context, cfg app.Config, log *slog.Logger, clk c
 	r := app.NewRouter(log, reg, p.Units...)
 	app.DeadLetterRoutes(r, jsc, ops, log)
 	app.AuditRoutes(r, nc, jsc, ops, log)
+	console.Routes(r) // the ops console's pages under /ops/ (not /ops/v1/)
 	if c, ok := p.Clock.(*clock.Offset); ok && cfg.ClockControl {
 		r.Post("/dev/v1/clock", clockHandler(c, p.Units, log))
 		r.Get("/dev/v1/clock", func(w http.ResponseWriter, _ *http.Request) {
@@ -231,11 +233,11 @@ func (p *Platform) Stop(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// devCTLogs is how many CT logs the all-in-one runs when CT_LOGS is
+// DevCTLogCount is how many CT logs the all-in-one runs when CT_LOGS is
 // unset. Three, not two: a server certificate valid more than 180 days
 // (199 until 2027-03-15) needs 3 embedded SCTs under the browsers' CT
 // policies, which the issuer applies (IS-9).
-const devCTLogs = 3
+const DevCTLogCount = 3
 
 // startDevCTLogs runs the dev CT logs (pkg/ctlog), each on its own
 // loopback listener, stamping SCTs by the platform clock, with keys kept
@@ -247,7 +249,7 @@ func (p *Platform) startDevCTLogs(dataDir string) (string, error) {
 		return "", err
 	}
 	var entries []string
-	for i := 1; i <= devCTLogs; i++ {
+	for i := 1; i <= DevCTLogCount; i++ {
 		name := fmt.Sprintf("certlife-dev-log-%d", i)
 		l, err := ctlog.LoadOrCreate(name, filepath.Join(dir, fmt.Sprintf("log%d.key", i)))
 		if err != nil {
@@ -358,6 +360,7 @@ func (p *Platform) Banner() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "\ncertlife platform is up (all five services in one process)\n\n")
 	fmt.Fprintf(&b, "  API            %s   (OpenAPI: %s/v1/openapi.json)\n", p.URL, p.URL)
+	fmt.Fprintf(&b, "  ops console    %s/ops/   (sign in with an ops token)\n", p.URL)
 	fmt.Fprintf(&b, "  metrics        %s/metrics   health: %s/healthz  %s/readyz\n", p.URL, p.URL, p.URL)
 	fmt.Fprintf(&b, "  NATS           %s   (embedded: %v)\n", p.NATSURL, p.ns != nil)
 	created := ""

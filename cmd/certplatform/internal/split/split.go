@@ -35,6 +35,7 @@ import (
 	"github.com/certlife/platform/cmd/certplatform/internal/runner"
 	"github.com/certlife/platform/pkg/app"
 	"github.com/certlife/platform/pkg/bus"
+	"github.com/certlife/platform/pkg/ctlog"
 )
 
 // DBName is split mode's database when DATABASE_URL is unset: its own,
@@ -319,6 +320,35 @@ func (s *Supervisor) plan(cfg app.Config) error {
 		s.State.MailDir = filepath.Join(cfg.DataDir, "mail")
 		s.addStage([]Spec{{Name: "mailsink", Path: s.self, Addr: cfg.SMTPAddr,
 			Args: []string{"mailsink", "-listen", cfg.SMTPAddr, "-dir", s.State.MailDir}}})
+	}
+
+	// Stage 2 also runs the dev CT logs, unless CT_LOGS names real ones:
+	// the same logs and keys as the all-in-one's ($DATA_DIR/ct), each a
+	// process (IS-9: no server certificate issues without SCTs).
+	if cfg.CTLogs == "" {
+		var specs []Spec
+		var entries []string
+		for i := 1; i <= runner.DevCTLogCount; i++ {
+			name := fmt.Sprintf("certlife-dev-log-%d", i)
+			key := filepath.Join(cfg.DataDir, "ct", fmt.Sprintf("log%d.key", i))
+			if err := os.MkdirAll(filepath.Dir(key), 0o700); err != nil {
+				return err
+			}
+			l, err := ctlog.LoadOrCreate(name, key)
+			if err != nil {
+				return fmt.Errorf("dev CT log %d: %w", i, err)
+			}
+			p, err := ports.take()
+			if err != nil {
+				return err
+			}
+			addr := "127.0.0.1:" + strconv.Itoa(p)
+			entries = append(entries, "http://"+addr+"="+l.PublicKeyBase64())
+			specs = append(specs, Spec{Name: fmt.Sprintf("ct-log-%d", i), Path: s.self, Addr: addr,
+				Args: []string{"ct-log", "-name", name, "-key", key, "-listen", addr}})
+		}
+		cfg.CTLogs = strings.Join(entries, ",")
+		s.addStage(specs)
 	}
 
 	// Stage 3: the services, every replica given the same configuration.

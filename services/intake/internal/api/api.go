@@ -8,6 +8,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -51,6 +52,11 @@ func (a *API) Routes(r chi.Router) {
 		r.Get("/ops/v1/maintenance-windows", a.listWindows)
 		r.With(a.Idempotent).Post("/ops/v1/maintenance-windows", a.addWindow)
 		r.Delete("/ops/v1/maintenance-windows/{id}", a.deleteWindow)
+	})
+	r.Group(func(r chi.Router) {
+		r.Use(a.Ops.Require(opsauth.Reviewer))
+		r.Get("/ops/v1/applications", a.searchApplications)
+		r.Get("/ops/v1/applications/{id}", a.opsApplication)
 	})
 }
 
@@ -324,4 +330,76 @@ func (a *API) accepted(w http.ResponseWriter, r *http.Request, acc app.Accepted,
 	}
 	w.Header().Set("Location", "/v1/applications/"+acc.ID.String())
 	httpx.WriteJSON(w, http.StatusAccepted, acc)
+}
+
+const (
+	defaultSearchLimit = 50
+	maxSearchLimit     = 200
+)
+
+// searchApplications handles GET /ops/v1/applications?email=&status=&id=
+// &limit=&before=: operators' search, newest first (reviewer role).
+func (a *API) searchApplications(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	var bad []errs.Field
+	for k := range q {
+		switch k {
+		case "email", "status", "id", "limit", "before":
+		default:
+			bad = append(bad, errs.Field{Name: k, Message: "unknown parameter"})
+		}
+	}
+	s := domain.ApplicationSearch{Email: q.Get("email"), Status: q.Get("status"), Limit: defaultSearchLimit}
+	if len(s.Email) > 254 {
+		bad = append(bad, errs.Field{Name: "email", Message: "must be at most 254 characters"})
+	}
+	if s.Status != "" && !domain.KnownStatus(s.Status) {
+		bad = append(bad, errs.Field{Name: "status", Message: "must be one of provisional, cancelled, accepted, awaiting_payment, validating, in_review, approved, issued, rejected"})
+	}
+	for _, p := range []struct {
+		name, msg string
+		dst       **uuid.UUID
+	}{{"id", "must be an application ID", &s.ID}, {"before", "must be the next value of the previous page", &s.Before}} {
+		if v := q.Get(p.name); v != "" {
+			id, err := uuid.Parse(v)
+			if err != nil {
+				bad = append(bad, errs.Field{Name: p.name, Message: p.msg})
+				continue
+			}
+			*p.dst = &id
+		}
+	}
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > maxSearchLimit {
+			bad = append(bad, errs.Field{Name: "limit", Message: "must be a number from 1 to " + strconv.Itoa(maxSearchLimit)})
+		}
+		s.Limit = n
+	}
+	if len(bad) > 0 {
+		a.fail(w, r, errs.Invalid(bad...))
+		return
+	}
+	page, err := a.App.SearchApplications(r.Context(), s)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	httpx.WriteJSON(w, http.StatusOK, page)
+}
+
+// opsApplication handles GET /ops/v1/applications/{id}: the application
+// and its timeline (reviewer role).
+func (a *API) opsApplication(w http.ResponseWriter, r *http.Request) {
+	id, err := pathID(r)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	v, err := a.App.OpsApplication(r.Context(), id)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	httpx.WriteJSON(w, http.StatusOK, v)
 }

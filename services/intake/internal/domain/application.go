@@ -173,3 +173,19 @@ func ErrNotFound() error { return errs.NotFound("") }
 
 // NewID is a new UUIDv7.
 func NewID() uuid.UUID { return uuid.Must(uuid.NewV7()) }
+
+// KnownStatus reports whether s is one of the statuses of SPEC §5.
+func KnownStatus(s string) bool {
+	_, ok := rank[s]
+	return ok || Terminal(s)
+}
+
+// ApplicationSearch is what operators look applications up by; zero
+// fields match every application.
+type ApplicationSearch struct {
+	Email  string     // a part of the applicant's e-mail, any case
+	Status string     // exact status
+	ID     *uuid.UUID // one application
+	Before *uuid.UUID // paging: IDs (UUIDv7, so time) before this one
+	Limit  int
+}

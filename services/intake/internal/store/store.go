@@ -272,3 +272,20 @@ func Windows(ctx context.Context, q Q, t time.Time) ([]domain.MaintenanceWindow,
 	}
 	return pgx.CollectRows(rows, pgx.RowToStructByPos[domain.MaintenanceWindow])
 }
+
+// SearchApplications lists applications newest first. The e-mail matches
+// the application's own address or its applicant's current one (a
+// renewal may have changed it).
+func SearchApplications(ctx context.Context, q Q, s domain.ApplicationSearch) ([]domain.Application, error) {
+	rows, err := q.Query(ctx, `SELECT `+appColumns+` FROM applications
+		WHERE ($1 = '' OR strpos(lower(applicant->>'email'), lower($1)) > 0
+		                OR applicant_id IN (SELECT id FROM applicants WHERE strpos(lower(email), lower($1)) > 0))
+		  AND ($2 = '' OR status = $2)
+		  AND ($3::uuid IS NULL OR id = $3)
+		  AND ($4::uuid IS NULL OR id < $4)
+		ORDER BY id DESC LIMIT $5`, s.Email, s.Status, s.ID, s.Before, s.Limit)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (domain.Application, error) { return scanApplication(r) })
+}
