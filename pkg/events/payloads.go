@@ -251,17 +251,43 @@ func (e CouponReleased) Validate() error {
 }
 
 // PaymentConfirmed: the application is paid (coupon consumed, card or bank).
+//
+// A client application is paid by coupon (ApplicationID set); a server
+// order by its invoice (OrderID, InvoiceID set, ApplicationID when the
+// order already has its application).
 type PaymentConfirmed struct {
-	ApplicationID string `json:"application_id"`
-	Method        string `json:"method"` // coupon | card | bank_transfer
+	ApplicationID string `json:"application_id,omitempty"`
+	Method        string `json:"method"` // coupon | coverage | card | bank_transfer
 	Reference     string `json:"reference"`
+
+	// Server orders (SV-3, BI-2, BI-3).
+	OrderID    string    `json:"order_id,omitempty"`
+	InvoiceID  string    `json:"invoice_id,omitempty"`
+	CustomerID string    `json:"customer_id,omitempty"`
+	Amount     int64     `json:"amount,omitempty"`
+	Currency   string    `json:"currency,omitempty"`
+	Recipient  Recipient `json:"recipient,omitzero"`
+	PaidAt     time.Time `json:"paid_at,omitzero"`
 }
 
-func (PaymentConfirmed) EventType() string     { return TypePaymentConfirmed }
-func (PaymentConfirmed) EventVersion() int     { return 1 }
-func (e PaymentConfirmed) AggregateID() string { return e.ApplicationID }
+func (PaymentConfirmed) EventType() string { return TypePaymentConfirmed }
+func (PaymentConfirmed) EventVersion() int { return 1 }
+func (e PaymentConfirmed) AggregateID() string {
+	if e.ApplicationID == "" {
+		return e.OrderID
+	}
+	return e.ApplicationID
+}
 func (e PaymentConfirmed) Validate() error {
-	return required("application_id", e.ApplicationID, "method", e.Method)
+	if e.ApplicationID == "" && e.OrderID == "" {
+		return errors.New("application_id or order_id is required")
+	}
+	if e.OrderID != "" {
+		if err := required("invoice_id", e.InvoiceID, "customer_id", e.CustomerID); err != nil {
+			return err
+		}
+	}
+	return required("method", e.Method)
 }
 
 // ReviewApproved: the CA approved the application (PC-6, OP-1).
