@@ -40,8 +40,11 @@ const MaxLen = 1024
 type Claims struct {
 	// SessionID names the session row in intake.
 	SessionID string `json:"sid"`
-	// Subject is the applicant.
-	Subject string `json:"sub"`
+	// Subject is the applicant, or the server customer when Customer is
+	// set (SPEC §5: a customer session sees only server orders, invoices
+	// and the certificates of its orders).
+	Subject  string `json:"sub"`
+	Customer bool   `json:"cu,omitempty"`
 	// CodeVerified: the session was opened with the certificate code
 	// (PC-7). Certificate steps (retrieval, renewal, reissue) require it;
 	// a password-only session sees applications and orders (SPEC §5).
