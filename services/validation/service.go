@@ -40,6 +40,7 @@ type Service struct {
 	orgs        *validationapp.Orgs
 	api         *api.API
 	validations *api.Validations
+	acme        *validationapp.ACME
 }
 
 // New builds the service. A multi-perspective configuration weaker than
@@ -94,6 +95,7 @@ func New(d *app.Deps) (app.Service, error) {
 	return &Service{
 		d: d, queue: q, dcv: v, orgs: orgs, api: &api.API{Queue: q, Log: d.Log},
 		validations: &api.Validations{DCV: v, Orgs: orgs, Log: d.Log},
+		acme:        &validationapp.ACME{DCV: v, Clock: d.Clock, Log: d.Log},
 	}, nil
 }
 
@@ -113,5 +115,8 @@ func (s *Service) Routes(r chi.Router) {
 
 // Start starts the review consumer.
 func (s *Service) Start(ctx context.Context) error {
-	return s.d.Bus.Start(ctx, s.queue.Consumer())
+	if err := s.d.Bus.Start(ctx, s.queue.Consumer()); err != nil {
+		return err
+	}
+	return s.d.Bus.Start(ctx, s.acme.Consumer()) // ACME challenges and orders (§4.10)
 }

@@ -74,7 +74,9 @@ func (a *ACME) base(r *http.Request) string {
 	return scheme + "://" + r.Host
 }
 
-func (a *ACME) accountURL(base string, id uuid.UUID) string { return base + "/acme/acct/" + id.String() }
+func (a *ACME) accountURL(base string, id uuid.UUID) string {
+	return base + "/acme/acct/" + id.String()
+}
 
 // problem writes an ACME problem document with a fresh nonce.
 func (a *ACME) problem(w http.ResponseWriter, r *http.Request, err error) {

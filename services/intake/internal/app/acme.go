@@ -745,7 +745,7 @@ func (s *ACME) Finalize(ctx context.Context, a acme.Account, orderID uuid.UUID, 
 	org := prof.Organization
 	application := events.Application{ID: appID.String(), ApplicantID: "acme:" + a.ID.String(), Product: events.ProductServer,
 		Kind: events.KindNew, Language: "en",
-		Applicant: events.Applicant{NameEn: prof.Contact.Name, Email: email},
+		Applicant:    events.Applicant{NameEn: prof.Contact.Name, Email: email},
 		Organization: events.Organization{CompanyCode: org.DUNS, NameEn: org.NameEn},
 		Server: &events.ServerApplication{CustomerID: a.CustomerID, OrderID: view.Order.ID.String(), TermMonths: term,
 			CSR: string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: csr.Raw})), CommonName: cn, Domains: domains,
