@@ -292,7 +292,9 @@ func (p *dnsProvider) Present(ctx context.Context, domain, token, keyAuth string
 
 func (p *dnsProvider) CleanUp(context.Context, string, string, string) error { return nil }
 
-func (p *dnsProvider) Timeout() (time.Duration, time.Duration) { return 30 * time.Second, 200 * time.Millisecond }
+func (p *dnsProvider) Timeout() (time.Duration, time.Duration) {
+	return 30 * time.Second, 200 * time.Millisecond
+}
 
 // TestACME_AC1_AC2_AC3_AC5_Lego: lego registers with EAB (AC-2), obtains
 // a certificate by http-01 with its own HTTP provider and one for a

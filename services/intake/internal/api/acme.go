@@ -63,15 +63,22 @@ func (a *ACME) Routes(r chi.Router) {
 	})
 }
 
+// base is the ACME server's URL as the client reaches it: behind an
+// HTTPS front (the operator's proxy, X-Forwarded-Proto https) or over TLS,
+// the host the client asked for; otherwise PUBLIC_URL, or the request's
+// own host. The JWS url and the account URLs (CAA accounturi) follow it.
 func (a *ACME) base(r *http.Request) string {
+	if r.TLS != nil || r.Header.Get("X-Forwarded-Proto") == "https" {
+		host := r.Host
+		if h := r.Header.Get("X-Forwarded-Host"); h != "" {
+			host = h
+		}
+		return "https://" + host
+	}
 	if a.PublicURL != "" {
 		return strings.TrimRight(a.PublicURL, "/")
 	}
-	scheme := "http"
-	if r.TLS != nil || r.Header.Get("X-Forwarded-Proto") == "https" {
-		scheme = "https"
-	}
-	return scheme + "://" + r.Host
+	return "http://" + r.Host
 }
 
 func (a *ACME) accountURL(base string, id uuid.UUID) string {
