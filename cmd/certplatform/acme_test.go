@@ -36,6 +36,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/certlife/platform/pkg/app"
+	"github.com/certlife/platform/pkg/events"
 	"github.com/certlife/platform/pkg/testenv"
 	"github.com/certlife/platform/services/validation"
 )
@@ -309,7 +310,20 @@ func TestAllInOneACMELego_AC1_AC5(t *testing.T) {
 	if err != nil {
 		t.Fatalf("obtain http-01: %v", err)
 	}
-	a.checkIssued(t, res.Certificate, "www.acme-e2e.certlife-test.com", "acme-e2e.certlife-test.com")
+	leaf := a.checkIssued(t, res.Certificate, "www.acme-e2e.certlife-test.com", "acme-e2e.certlife-test.com")
+	info, err := c.Certificate.GetRenewalInfo(ctx, leaf)
+	if err != nil || !info.SuggestedWindow.Start.After(a.p.Clock.Now()) {
+		t.Fatalf("ARI: %+v %v", info, err)
+	}
+	// Revocation by the account (RFC 8555 §7.6): the issuer revokes it,
+	// and its ARI window moves into the past (AC-3).
+	if err := c.Certificate.Revoke(ctx, res.Certificate); err != nil {
+		t.Fatalf("revoke: %v", err)
+	}
+	a.waitEvent(events.TypeCertificateRevoked, res.CertURL[strings.LastIndex(res.CertURL, "/")+1:])
+	if info, err = c.Certificate.GetRenewalInfo(ctx, leaf); err != nil || info.SuggestedWindow.End.After(a.p.Clock.Now()) {
+		t.Fatalf("ARI after revocation: %+v %v", info, err)
+	}
 
 	// dns-01, a wildcard.
 	c2 := a.lego(t, "cust-e2e-dns")
