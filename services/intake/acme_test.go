@@ -256,10 +256,15 @@ func (r *acmeRig) legoClient(t *testing.T, u *legoUser) *lego.Client {
 // register makes a lego account bound by EAB.
 func (r *acmeRig) register(t *testing.T, customer string) (*lego.Client, *legoUser) {
 	t.Helper()
+	return r.registerWith(t, customer, time.Time{})
+}
+
+func (r *acmeRig) registerWith(t *testing.T, customer string, coverageEnd time.Time) (*lego.Client, *legoUser) {
+	t.Helper()
 	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	u := &legoUser{email: "ops@" + customer + ".example", key: key}
 	c := r.legoClient(t, u)
-	kid, hmac := r.eabKey(t, customer, time.Time{})
+	kid, hmac := r.eabKey(t, customer, coverageEnd)
 	reg, err := c.Registration.RegisterWithExternalAccountBinding(context.Background(),
 		registration.RegisterEABOptions{TermsOfServiceAgreed: true, Kid: kid, HmacEncoded: hmac})
 	if err != nil {
@@ -704,5 +709,94 @@ func TestACME_AC2_EABKeysOpsRoute(t *testing.T) {
 	resp := r.Do("GET", "/acme/directory", nil)
 	if resp.Status != 200 || !strings.Contains(string(resp.Body), `"externalAccountRequired":false`) {
 		t.Fatalf("directory: %s", resp.Body)
+	}
+}
+
+// TestACME_AC1_AC2_KeyRolloverRevocationCoverage: lego rolls its account
+// key over (RFC 8555 §7.3.5) and the new key finds the account; the
+// certificate's own key revokes it (§7.6); a second revocation is
+// alreadyRevoked; an EAB key used twice is refused; a customer whose
+// coverage ended cannot order (AC-2).
+func TestACME_AC1_AC2_KeyRolloverRevocationCoverage(t *testing.T) {
+	r := startACME(t, nil)
+	ctx := context.Background()
+	c, u := r.register(t, "cust-roll")
+	if err := c.Challenge.SetHTTP01Provider(http01.NewProviderServer("127.0.0.1", strconv.Itoa(r.httpPort))); err != nil {
+		t.Fatal(err)
+	}
+	res, err := c.Certificate.Obtain(ctx, certificate.ObtainRequest{Domains: []string{"roll.test"}, Bundle: true, KeyType: certcrypto.EC256})
+	if err != nil {
+		t.Fatalf("obtain: %v", err)
+	}
+	newKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err := c.Registration.KeyRollover(ctx, newKey); err != nil {
+		t.Fatalf("key rollover: %v", err)
+	}
+	u2 := &legoUser{email: u.email, key: newKey}
+	found, err := r.legoClient(t, u2).Registration.ResolveAccountByKey(ctx)
+	if err != nil || found.Location != u.reg.Location {
+		t.Fatalf("new key finds %v, %v; want %s", found, err, u.reg.Location)
+	}
+	// The old key no longer signs for the account.
+	o := jwsOpts{alg: jose.ES256, key: u.key, kid: u.reg.Location, url: u.reg.Location, nonce: r.nonce(t)}
+	if a := r.postJWS(t, strings.TrimPrefix(u.reg.Location, r.tls.URL), signJWS(t, o, nil)); a.status != 400 || a.problemType() != "urn:ietf:params:acme:error:malformed" {
+		t.Fatalf("old key after rollover: %d %s", a.status, a.body)
+	}
+
+	// Revocation by the certificate's key.
+	block, _ := pem.Decode(res.PrivateKey)
+	k, err := x509.ParsePKCS8PrivateKey(block.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certKey := k.(*ecdsa.PrivateKey)
+	leaf := parseLeaf(t, res.Certificate)
+	payload := []byte(`{"certificate":"` + base64.RawURLEncoding.EncodeToString(leaf.Raw) + `","reason":1}`)
+	o = jwsOpts{alg: jose.ES256, key: certKey, embedJWK: true, url: r.tls.URL + "/acme/revoke-cert", nonce: r.nonce(t)}
+	// A key that is not the certificate's is refused first.
+	other, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	bad := o
+	bad.key = other
+	if a := r.postJWS(t, "/acme/revoke-cert", signJWS(t, bad, payload)); a.status != 403 || a.problemType() != "urn:ietf:params:acme:error:unauthorized" {
+		t.Fatalf("revoke by another key: %d %s", a.status, a.body)
+	}
+	o.nonce = r.nonce(t)
+	if a := r.postJWS(t, "/acme/revoke-cert", signJWS(t, o, payload)); a.status != 200 {
+		t.Fatalf("revoke by the certificate key: %d %s", a.status, a.body)
+	}
+	ev, _ := events.Decode[events.ACMERevocationRequested](r.WaitEvent(events.TypeACMERevocationRequested, "", 10*time.Second))
+	if ev.Reason != "keyCompromise" || ev.Serial != leaf.SerialNumber.Text(16) {
+		t.Fatalf("revocation requested %+v", ev)
+	}
+	// The issuer's CertificateRevoked is recorded.
+	r.Publish(events.CertificateRevoked{CertificateID: ev.CertificateID, Serial: ev.Serial, Reason: ev.Reason, RevokedAt: r.Clock.Now()}, "")
+	testenv.Eventually(t, 10*time.Second, "revocation recorded", func() bool {
+		var n int
+		_ = r.Unit("intake").Deps.Pool.QueryRow(ctx, `SELECT count(*) FROM acme_certificates WHERE revoked_at IS NOT NULL`).Scan(&n)
+		return n == 1
+	})
+	o.nonce = r.nonce(t)
+	if a := r.postJWS(t, "/acme/revoke-cert", signJWS(t, o, payload)); a.problemType() != "urn:ietf:params:acme:error:alreadyRevoked" {
+		t.Fatalf("second revocation: %d %s", a.status, a.body)
+	}
+
+	// An EAB key binds one account only.
+	kid, hmac := r.eabKey(t, "cust-once", time.Time{})
+	for i, want := range []string{"", "urn:ietf:params:acme:error:unauthorized"} {
+		k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		_, err := r.legoClient(t, &legoUser{email: "a@once.example", key: k}).Registration.RegisterWithExternalAccountBinding(ctx,
+			registration.RegisterEABOptions{TermsOfServiceAgreed: true, Kid: kid, HmacEncoded: hmac})
+		var pd *acme.ProblemDetails
+		if (want == "" && err != nil) || (want != "" && (!errors.As(err, &pd) || pd.Type != want)) {
+			t.Fatalf("use %d of one EAB key: %v", i+1, err)
+		}
+	}
+
+	// Coverage ended (AC-2): no order.
+	c3, _ := r.registerWith(t, "cust-lapsed", r.Clock.Now().Add(-24*time.Hour))
+	_, err = c3.Certificate.Obtain(ctx, certificate.ObtainRequest{Domains: []string{"lapsed.test"}, KeyType: certcrypto.EC256})
+	var pd *acme.ProblemDetails
+	if !errors.As(err, &pd) || pd.Type != "urn:ietf:params:acme:error:unauthorized" || !strings.Contains(pd.Detail, "coverage") {
+		t.Fatalf("order beyond coverage: %v", err)
 	}
 }
