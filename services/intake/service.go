@@ -123,7 +123,7 @@ func newService(d *app.Deps, o Options) (app.Service, error) {
 		return nil, err
 	}
 	return &service{d: d, uc: uc, api: &api.API{App: uc, Ops: d.Ops, Log: d.Log, Proxies: proxies, Idempotent: d.Idempotent},
-		acme: &api.ACME{App: acmeUC, Ops: d.Ops, Log: d.Log, PublicURL: c.PublicURL, Idempotent: d.Idempotent}}, nil
+		acme: &api.ACME{App: acmeUC, Ops: d.Ops, Log: d.Log, PublicURL: c.PublicURL}}, nil
 }
 
 // registerRetention bounds what intake writes on a hot path (issue 6

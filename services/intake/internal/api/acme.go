@@ -29,14 +29,14 @@ import (
 // /acme/ and its ops routes. HTTPS is the operator's proxy's job; the
 // URLs it names are PUBLIC_URL's, or the request's own when unset.
 type ACME struct {
-	App        *app.ACME
-	Ops        *opsauth.Tokens
-	Log        *slog.Logger
-	PublicURL  string
-	Idempotent func(http.Handler) http.Handler
+	App       *app.ACME
+	Ops       *opsauth.Tokens
+	Log       *slog.Logger
+	PublicURL string
 }
 
-// Routes mounts the ACME routes.
+// Routes mounts the ACME routes. The JWS POSTs take no Idempotency-Key:
+// each carries a single-use nonce, so a replay is refused (badNonce).
 func (a *ACME) Routes(r chi.Router) {
 	r.Get("/acme/directory", a.directory)
 	r.Head("/acme/new-nonce", a.newNonce)
@@ -55,7 +55,11 @@ func (a *ACME) Routes(r chi.Router) {
 	r.Get("/acme/renewal-info/{certID}", a.renewalInfo)
 	r.Group(func(r chi.Router) {
 		r.Use(a.Ops.Require(opsauth.Billing))
-		r.With(a.Idempotent).Post("/ops/v1/acme/eab-keys", a.createEABKey)
+		// Not idempotent by key: the answer holds the MAC key, which an
+		// idempotency record would keep in clear (SE-6 excludes secrets,
+		// as for sessions). A repeat makes a second key; unused keys bind
+		// nothing.
+		r.Post("/ops/v1/acme/eab-keys", a.createEABKey)
 	})
 	r.Group(func(r chi.Router) {
 		r.Use(a.Ops.Require(opsauth.Admin))
