@@ -2,11 +2,9 @@ package api
 
 import (
 	"bytes"
-	"context"
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
-	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -93,13 +91,20 @@ func (a *ACME) accountURL(base string, id uuid.UUID) string {
 func (a *ACME) problem(w http.ResponseWriter, r *http.Request, err error) {
 	p, ok := acme.AsProblem(err)
 	if !ok {
-		status, typ, detail := 500, acme.ErrServerInternal, "internal error"
-		if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) || strings.Contains(err.Error(), "connect") {
-			status, detail = 503, "a dependency is unavailable; try again"
-			w.Header().Set("Retry-After", "5")
+		// Not the protocol's: the platform's typed error, an outage (503
+		// with Retry-After, SE-8) or an internal error, as an ACME problem.
+		hp, known := httpx.FromError(err)
+		if !known || hp.Status >= 500 {
+			a.Log.Error("acme request failed", "path", r.URL.Path, "err", err)
 		}
-		a.Log.Error("acme request failed", "path", r.URL.Path, "err", err)
-		p = &acme.Problem{Type: typ, Status: status, Detail: detail}
+		typ := acme.ErrMalformed
+		if hp.Status >= 500 {
+			typ = acme.ErrServerInternal
+		}
+		if hp.RetryAfter > 0 {
+			w.Header().Set("Retry-After", strconv.Itoa(int(hp.RetryAfter.Seconds())))
+		}
+		p = &acme.Problem{Type: typ, Status: hp.Status, Detail: hp.Detail}
 	}
 	if p.Location != "" {
 		w.Header().Set("Location", p.Location)
