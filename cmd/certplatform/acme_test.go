@@ -346,10 +346,11 @@ func TestAllInOneACMELego_AC1_AC5(t *testing.T) {
 	}
 }
 
-// TestAllInOneACMECertbot_AC5: Debian's certbot, standalone http-01 on
-// DCV_HTTP_PORT, with EAB, against the all-in-one (the dev root trusted
-// through REQUESTS_CA_BUNDLE); the certificate it saves chains to the dev
-// root. Under CI a missing certbot fails; elsewhere the test is skipped.
+// TestAllInOneACMECertbot_AC5: Debian's certbot with EAB against the
+// all-in-one (the dev root trusted through REQUESTS_CA_BUNDLE): standalone
+// http-01 on DCV_HTTP_PORT, and dns-01 for a wildcard through a manual
+// auth hook that publishes in the in-test DNS server; each certificate it
+// saves chains to the dev root. Under CI a missing certbot fails; elsewhere the test is skipped.
 func TestAllInOneACMECertbot_AC5(t *testing.T) {
 	bin, err := exec.LookPath("certbot")
 	if err != nil {
@@ -366,27 +367,58 @@ func TestAllInOneACMECertbot_AC5(t *testing.T) {
 	if err := os.WriteFile(bundle, []byte(a.rootsPEM), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, bin, "certonly", "--non-interactive", "--agree-tos", "--standalone",
-		"--preferred-challenges", "http", "--http-01-address", "127.0.0.1", "--http-01-port", strconv.Itoa(a.httpPort),
-		"--server", a.front.URL+"/acme/directory", "--eab-kid", kid, "--eab-hmac-key", hmac,
-		"-m", "ops@cust-certbot.example", "-d", "certbot-e2e.certlife-test.com",
-		"--config-dir", filepath.Join(dir, "config"), "--work-dir", filepath.Join(dir, "work"), "--logs-dir", filepath.Join(dir, "logs"),
-		"--key-type", "ecdsa")
-	cmd.Env = append(os.Environ(), "REQUESTS_CA_BUNDLE="+bundle)
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		logs, _ := os.ReadFile(filepath.Join(dir, "logs", "letsencrypt.log"))
-		t.Fatalf("certbot: %v\n%s\n%s", err, out, tail(string(logs), 4000))
+	common := func(name string) []string {
+		d := filepath.Join(dir, name)
+		return []string{"certonly", "--non-interactive", "--agree-tos",
+			"--server", a.front.URL + "/acme/directory", "--eab-kid", kid, "--eab-hmac-key", hmac,
+			"-m", "ops@cust-certbot.example", "--key-type", "ecdsa",
+			"--config-dir", filepath.Join(d, "config"), "--work-dir", filepath.Join(d, "work"), "--logs-dir", filepath.Join(d, "logs")}
 	}
-	chain, err := os.ReadFile(filepath.Join(dir, "config", "live", "certbot-e2e.certlife-test.com", "fullchain.pem"))
-	if err != nil {
-		t.Fatalf("certbot saved no chain: %v\n%s", err, out)
+	run := func(name, domain string, args ...string) {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, bin, append(append(common(name), args...), "-d", domain)...)
+		cmd.Env = append(os.Environ(), "REQUESTS_CA_BUNDLE="+bundle)
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			logs, _ := os.ReadFile(filepath.Join(dir, name, "logs", "letsencrypt.log"))
+			t.Fatalf("certbot %s: %v\n%s\n%s", name, err, out, tail(string(logs), 4000))
+		}
+		live := strings.TrimPrefix(domain, "*.")
+		chain, err := os.ReadFile(filepath.Join(dir, name, "config", "live", live, "fullchain.pem"))
+		if err != nil {
+			t.Fatalf("certbot %s saved no chain: %v\n%s", name, err, out)
+		}
+		a.checkIssued(t, chain, domain)
 	}
-	a.checkIssued(t, chain, "certbot-e2e.certlife-test.com")
+	// http-01: certbot's standalone server on DCV_HTTP_PORT.
+	run("http", "certbot-e2e.certlife-test.com", "--standalone", "--preferred-challenges", "http",
+		"--http-01-address", "127.0.0.1", "--http-01-port", strconv.Itoa(a.httpPort))
+
+	// dns-01 for a wildcard: certbot's manual hook hands the TXT value to
+	// the in-test authoritative server (through a loopback HTTP endpoint).
+	var mu sync.Mutex
+	txt := map[string][]string{}
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		name := "_acme-challenge." + strings.TrimPrefix(r.URL.Query().Get("domain"), "*.") + "."
+		txt[name] = append(txt[name], r.URL.Query().Get("value"))
+		a.dns.TXT(t, name, txt[name]...)
+	}))
+	defer hook.Close()
+	script := filepath.Join(dir, "auth-hook.py")
+	if err := os.WriteFile(script, []byte("import os, urllib.parse, urllib.request\n"+
+		"q = urllib.parse.urlencode({'domain': os.environ['CERTBOT_DOMAIN'], 'value': os.environ['CERTBOT_VALIDATION']})\n"+
+		"urllib.request.urlopen('"+hook.URL+"/?' + q).read()\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	kid, hmac = a.eabKey(t, "cust-certbot-dns")
+	run("dns", "*.certbot-dns.certlife-test.com", "--manual", "--preferred-challenges", "dns",
+		"--manual-auth-hook", "python3 "+script)
 	version, _ := exec.Command(bin, "--version").CombinedOutput()
-	t.Logf("certbot %s: certificate saved", strings.TrimSpace(string(version)))
+	t.Logf("%s: http-01 and dns-01 certificates saved", strings.TrimSpace(string(version)))
 }
 
 func tail(s string, n int) string {
