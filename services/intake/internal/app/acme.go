@@ -1,6 +1,7 @@
 package app
 
 import (
+	"bytes"
 	"context"
 	"crypto/aes"
 	"crypto/cipher"
@@ -896,7 +897,7 @@ func (s *ACME) Revoke(ctx context.Context, cert *x509.Certificate, reason string
 		if err != nil {
 			return err
 		}
-		if !strings.Contains(c.PEMChain, base64.StdEncoding.EncodeToString(cert.Raw)[:64]) {
+		if block, _ := pem.Decode([]byte(c.PEMChain)); block == nil || !bytes.Equal(block.Bytes, cert.Raw) {
 			return acme.Unauthorized("the certificate is not the one this server delivered")
 		}
 		if account != nil && c.AccountID != account.ID {
