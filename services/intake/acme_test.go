@@ -151,6 +151,12 @@ func (r *acmeRig) standIns(t *testing.T) {
 			return
 		}
 		srv := ev.Application.Server
+		if strings.HasPrefix(srv.CommonName, "caa-late.") {
+			// Validation's CAA recheck before approval refuses it.
+			publish(events.ReviewRejected{ReviewID: uuid.NewString(), ApplicationID: ev.Application.ID, Reviewer: events.ReviewerACME,
+				Reason: "urn:ietf:params:acme:error:caa: CAA forbids issuance: " + srv.CommonName, Recipient: ev.Application.Recipient()})
+			return
+		}
 		chain, serial, leaf := r.ca.sign(t, srv.CSR, srv.Names(), r.Clock.Now())
 		publish(events.CertificateIssued{CertificateID: uuid.NewString(), ApplicationID: ev.Application.ID,
 			ApplicantID: ev.Application.ApplicantID, Product: events.ProductServer, Kind: ev.Application.Kind,
@@ -245,7 +251,7 @@ func (r *acmeRig) legoClient(t *testing.T, u *legoUser) *lego.Client {
 	cfg := lego.NewConfig(u)
 	cfg.CADirURL = r.directory()
 	cfg.HTTPClient = r.tls.Client()
-	cfg.Certificate.Timeout = 60 * time.Second
+	cfg.Certificate.Timeout = 10 * time.Second // lego polls an invalid order until this ends
 	c, err := lego.NewClient(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -790,6 +796,13 @@ func TestACME_AC1_AC2_KeyRolloverRevocationCoverage(t *testing.T) {
 		if (want == "" && err != nil) || (want != "" && (!errors.As(err, &pd) || pd.Type != want)) {
 			t.Fatalf("use %d of one EAB key: %v", i+1, err)
 		}
+	}
+
+	// Validation's CAA recheck at finalization refuses: the order is
+	// invalid with the caa problem.
+	_, err = c.Certificate.Obtain(ctx, certificate.ObtainRequest{Domains: []string{"caa-late.test"}, KeyType: certcrypto.EC256})
+	if err == nil || !strings.Contains(err.Error(), "urn:ietf:params:acme:error:caa") {
+		t.Fatalf("CAA refused at finalization: %v", err)
 	}
 
 	// Coverage ended (AC-2): no order.

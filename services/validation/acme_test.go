@@ -78,4 +78,13 @@ func TestACMEConsumer_AC1_VA4_VA7(t *testing.T) {
 	if ap.Reviewer != events.ReviewerACME || ap.Application.Server.ACMEAccountURI != acct {
 		t.Fatalf("approved %+v", ap)
 	}
+	// CAA is checked again before approval: a name CAA now forbids
+	// rejects the order (VA-4).
+	e.everywhere(func(s *testenv.DNSServer) { s.CAA(t, "late.plain.test", `0 issue "evil.ca"`) })
+	app.ID, app.Server.CommonName = uuid.NewString(), "late.plain.test"
+	e.p.Publish(events.ACMEOrderFinalized{Application: app, FinalizedAt: e.p.Clock.Now()}, app.ID)
+	rj, _ := events.Decode[events.ReviewRejected](e.p.WaitEvent(events.TypeReviewRejected, app.ID, 30*time.Second))
+	if rj.Reviewer != events.ReviewerACME || !strings.HasPrefix(rj.Reason, "urn:ietf:params:acme:error:caa: ") {
+		t.Fatalf("rejected %+v", rj)
+	}
 }

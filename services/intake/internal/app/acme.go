@@ -929,6 +929,7 @@ func (s *ACME) Handlers() map[string]bus.Handler {
 		events.TypeCertificateIssued:         s.onIssued,
 		events.TypeCertificateIssuanceFailed: s.onIssuanceFailed,
 		events.TypeCertificateRevoked:        s.onRevoked,
+		events.TypeReviewRejected:            s.onRejected,
 	}
 }
 
@@ -1060,6 +1061,34 @@ func (s *ACME) onIssued(ctx context.Context, tx pgx.Tx, env events.Envelope) err
 		}
 	}
 	return nil
+}
+
+// onRejected makes an ACME order invalid when validation refused it at
+// finalization (CAA rechecked before issuance). The reason starts with
+// the RFC 8555 error type ("urn:…: detail").
+func (s *ACME) onRejected(ctx context.Context, tx pgx.Tx, env events.Envelope) error {
+	ev, err := events.Decode[events.ReviewRejected](env)
+	if err != nil {
+		return err
+	}
+	appID, err := uuid.Parse(ev.ApplicationID)
+	if err != nil {
+		return nil
+	}
+	o, err := store.OrderByApplication(ctx, tx, appID)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil
+	}
+	if err != nil || o.Status != acme.StatusProcessing {
+		return err
+	}
+	typ, detail := acme.ErrUnauthorized, ev.Reason
+	if t, d, ok := strings.Cut(ev.Reason, ": "); ok && strings.HasPrefix(t, "urn:ietf:params:acme:error:") {
+		typ, detail = t, d
+	}
+	o.Status, o.UpdatedAt = acme.StatusInvalid, s.Clock.Now()
+	o.Error = &acme.Problem{Type: typ, Status: 403, Detail: detail}
+	return store.UpdateOrder(ctx, tx, o)
 }
 
 func (s *ACME) onIssuanceFailed(ctx context.Context, tx pgx.Tx, env events.Envelope) error {

@@ -120,20 +120,47 @@ func challengeErrorType(m domain.Method, f *domain.Failure) string {
 	return acmeErrUnauthorized
 }
 
-// onFinalized approves a finalized ACME order as it stands: its domains
-// were validated by the order's authorizations (above), its organization
-// when the customer's EAB key was issued (AC-2). The issuer issues it
-// like any approved server application.
+// onFinalized approves a finalized ACME order: its domains were validated
+// by the order's authorizations (above), its organization when the
+// customer's EAB key was issued (AC-2). CAA is checked again for every
+// name first (VA-4, TLS BR 3.2.2.8: within 8 hours before issuance; an
+// authorization may be reused for days): a name CAA now forbids rejects
+// the order. The issuer issues an approved order like any approved
+// server application.
 func (a *ACME) onFinalized(ctx context.Context, tx pgx.Tx, env events.Envelope) error {
 	ev, err := events.Decode[events.ACMEOrderFinalized](env)
 	if err != nil {
 		return err
 	}
+	app := ev.Application
+	srv := app.Server
+	method := domain.Method(srv.DCV.Method)
+	if method != domain.MethodACMEDNS && method != domain.MethodACMEHTTP {
+		method = domain.MethodACMEDNS
+	}
 	id, err := uuid.NewV7()
 	if err != nil {
 		return err
 	}
-	return a.emit(ctx, tx, env, events.ReviewApproved{ReviewID: id.String(), Application: ev.Application, Reviewer: events.ReviewerACME})
+	for _, name := range srv.Names() {
+		caa, err := a.DCV.CheckCAA(ctx, name, srv.ACMEAccountURI, method, a.Clock.Now(), app.ID)
+		if e, ok := errs.As(err); ok && e.Kind == errs.KindInvalid {
+			return a.emit(ctx, tx, env, events.ReviewRejected{ReviewID: id.String(), ApplicationID: app.ID,
+				Reason: acmeErrRejected + ": " + name + ": " + e.Error(), Reviewer: events.ReviewerACME, Recipient: app.Recipient()})
+		}
+		if err != nil {
+			return err
+		}
+		if !caa.Allowed {
+			detail := caa.Reason
+			if caa.Failure != nil {
+				detail = caa.Failure.Error()
+			}
+			return a.emit(ctx, tx, env, events.ReviewRejected{ReviewID: id.String(), ApplicationID: app.ID,
+				Reason: acmeErrCAA + ": CAA forbids issuance: " + detail, Reviewer: events.ReviewerACME, Recipient: app.Recipient()})
+		}
+	}
+	return a.emit(ctx, tx, env, events.ReviewApproved{ReviewID: id.String(), Application: app, Reviewer: events.ReviewerACME})
 }
 
 func (a *ACME) emit(ctx context.Context, tx pgx.Tx, cause events.Envelope, p events.Payload) error {
