@@ -55,6 +55,7 @@ const (
 // HTTP edge writes it; use cases return it as an error.
 type Problem struct {
 	Type        string    `json:"type"`
+	Title       string    `json:"title,omitempty"`
 	Detail      string    `json:"detail"`
 	Status      int       `json:"status"`
 	Identifier  *Ident    `json:"identifier,omitempty"`

@@ -106,6 +106,9 @@ func (a *ACME) problem(w http.ResponseWriter, r *http.Request, err error) {
 		}
 		p = &acme.Problem{Type: typ, Status: hp.Status, Detail: hp.Detail}
 	}
+	if p.Title == "" {
+		p.Title = strings.TrimPrefix(p.Type, "urn:ietf:params:acme:error:")
+	}
 	if p.Location != "" {
 		w.Header().Set("Location", p.Location)
 	}
