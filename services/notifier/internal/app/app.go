@@ -72,6 +72,8 @@ func (a *App) Consumers() []bus.Consumer {
 			events.TypeCertificateIssued:    a.onCertificateIssued,
 			events.TypeCertificateRevoked:   a.onCertificateRevoked,
 			events.TypeCertificateRetrieved: a.onCertificateRetrieved,
+			events.TypeCertificateImported:  a.onCertificateImported,
+			events.TypeRenewalDeclined:      a.onRenewalDeclined,
 		},
 	}}
 }

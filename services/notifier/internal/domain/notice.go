@@ -176,6 +176,10 @@ type Request struct {
 	Data        Data
 	// SealedCode is the certificate code sealed to the notifier's key.
 	SealedCode []byte
+	// SealedLinks (a renewal notice's one-click links, JSON) and
+	// SealedSetup (a password setup link), sealed to the notifier's key.
+	SealedLinks []byte
+	SealedSetup []byte
 }
 
 // MessageID is the request's stable Message-ID.
