@@ -65,6 +65,11 @@ func (a *App) Consumers() []bus.Consumer {
 			events.TypeCertificateCodeIssued:  a.onCertificateCodeIssued,
 			events.TypeCertificateRevoked:     a.onCertificateRevokedMail,
 			events.TypeCertificateIssued:      a.onCertificateIssuedMail,
+			events.TypeInvoiceIssued:          a.onInvoiceIssued,
+			events.TypeCertificateImported:    a.onCertificateImportedMail,
+			events.TypePaymentConfirmed:       a.onPaymentConfirmed,
+			events.TypePaymentFailed:          a.onPaymentFailed,
+			events.TypeRenewalDeclined:        a.onRenewalDeclinedMail,
 		},
 	}, {
 		Name: ConsumerReminders,
