@@ -151,6 +151,11 @@ func TestRenewalNoticeMailWithInvoicePDF_SV1_SV2_NO1_NO2_NO4(t *testing.T) {
 	if h.sealedLeft(t, d[0].MessageID) {
 		t.Fatal("the sealed links outlived the send")
 	}
+	var kept bool
+	if err := h.DB.QueryRow(context.Background(), `SELECT sealed_setup_link IS NOT NULL FROM notifier.certificates
+		WHERE certificate_id = $1`, cert).Scan(&kept); err != nil || kept {
+		t.Fatalf("the setup link stayed with the certificate after the notice took it: %v %v", kept, err)
+	}
 	h.Settle("notifier-mail", 10*time.Second)
 	if n := len(h.SMTP.To(to)); n != 1 {
 		t.Fatalf("%d mails for one notice", n)

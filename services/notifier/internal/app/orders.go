@@ -51,7 +51,14 @@ func (a *App) onInvoiceIssued(ctx context.Context, tx pgx.Tx, env events.Envelop
 			return err
 		}
 	}
-	return a.enqueue(ctx, tx, env, r)
+	if err := a.enqueue(ctx, tx, env, r); err != nil {
+		return err
+	}
+	if len(r.SealedSetup) > 0 {
+		// It travels with this notice from here on; no copy stays behind.
+		return store.ClearSetupLink(ctx, tx, inv.Notice.CertificateID)
+	}
+	return nil
 }
 
 // onCertificateImportedMail welcomes the customer of a certificate bought

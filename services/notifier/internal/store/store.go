@@ -212,6 +212,13 @@ func SetupLink(ctx context.Context, tx pgx.Tx, certificateID string) ([]byte, er
 	return sealed, err
 }
 
+// ClearSetupLink forgets the sealed setup link of a certificate once a
+// notice carries it.
+func ClearSetupLink(ctx context.Context, tx pgx.Tx, certificateID string) error {
+	_, err := tx.Exec(ctx, `UPDATE certificates SET sealed_setup_link = NULL WHERE certificate_id = $1`, certificateID)
+	return err
+}
+
 // CertificateFacts reads a certificate without locking it (mails about
 // it); a certificate never seen is the zero value with its ID.
 func CertificateFacts(ctx context.Context, tx pgx.Tx, certificateID string) (domain.Certificate, error) {
