@@ -250,11 +250,24 @@ func TestApplicationGuidanceAfterPayment_SV3_SV4(t *testing.T) {
 			t.Fatalf("guidance lacks %q:\n%s", want, m.Body)
 		}
 	}
+	// An order its application placed: the payment's mail says the
+	// application proceeds, not how to apply.
+	placedBy, app := newID(), newID()
+	h.waitHandled(t, "notifier-mail", h.Publish(events.OrderPlaced{OrderID: placedBy, CustomerID: "customer-1",
+		Product: events.ProductServer, Kind: events.OrderKindNew, Source: events.OrderSourceApplication, TermMonths: 12,
+		Recipient: pc.Recipient, ApplicationID: app, PlacedAt: h.Clock.Now()}, ""))
+	pc2 := pc
+	pc2.OrderID, pc2.Recipient.Email = placedBy, "applied@example.co.jp"
+	h.Publish(pc2, "")
+	m2 := h.mailTo(t, "applied@example.co.jp")
+	if !strings.Contains(m2.Body, "Your application "+app+" for this order proceeds") || strings.Contains(m2.Body, "How to apply") {
+		t.Fatalf("guidance for an order placed by its application:\n%s", m2.Body)
+	}
 	client := h.Publish(events.PaymentConfirmed{ApplicationID: newID(), Method: "coupon", Reference: "12345678-87654321"}, "")
 	h.waitHandled(t, "notifier-mail", client)
 	h.Settle("notifier-mail", 10*time.Second)
-	if n := len(h.SMTP.Messages()); n != 1 {
-		t.Fatalf("%d mails, want only the guidance", n)
+	if n := len(h.SMTP.Messages()); n != 2 {
+		t.Fatalf("%d mails, want only the two guidance mails", n)
 	}
 	if d := h.deliveries(t, to, domain.ReasonApplicationGuidance); len(d) != 1 || d[0].SubjectID != order {
 		t.Fatalf("delivery log %+v", d)

@@ -23,7 +23,19 @@ ALTER TABLE deliveries
     ADD COLUMN sealed_links bytea,
     ADD COLUMN sealed_setup bytea;
 
+-- Orders as placed (OrderPlaced), for their mails: an order placed by a
+-- server application already has its application, so its payment's mail
+-- says the application proceeds rather than how to apply (SV-3).
+CREATE TABLE orders (
+    order_id        text        PRIMARY KEY,
+    application_id  text,
+    kind            text        NOT NULL,
+    source          text        NOT NULL,
+    placed_at       timestamptz NOT NULL
+);
+
 -- +goose Down
+DROP TABLE orders;
 ALTER TABLE deliveries DROP COLUMN sealed_setup, DROP COLUMN sealed_links;
 ALTER TABLE certificates DROP COLUMN sealed_setup_link, DROP COLUMN declined_at, DROP COLUMN imported,
     DROP COLUMN common_name, DROP COLUMN customer_id;

@@ -65,6 +65,7 @@ func (a *App) Consumers() []bus.Consumer {
 			events.TypeCertificateCodeIssued:  a.onCertificateCodeIssued,
 			events.TypeCertificateRevoked:     a.onCertificateRevokedMail,
 			events.TypeCertificateIssued:      a.onCertificateIssuedMail,
+			events.TypeOrderPlaced:            a.onOrderPlaced,
 			events.TypeInvoiceIssued:          a.onInvoiceIssued,
 			events.TypeCertificateImported:    a.onCertificateImportedMail,
 			events.TypePaymentConfirmed:       a.onPaymentConfirmed,

@@ -91,6 +91,16 @@ func (a *App) onCertificateImportedMail(ctx context.Context, tx pgx.Tx, env even
 	})
 }
 
+// onOrderPlaced records the order's application, if any, for the mail
+// of its payment (no mail of its own: the invoice follows).
+func (a *App) onOrderPlaced(ctx context.Context, tx pgx.Tx, env events.Envelope) error {
+	p, err := events.Decode[events.OrderPlaced](env)
+	if err != nil {
+		return err
+	}
+	return store.RecordOrder(ctx, tx, p.OrderID, p.ApplicationID, p.Kind, p.Source, p.PlacedAt)
+}
+
 // onPaymentConfirmed sends the application guidance once an order is paid
 // (SV-3). A client application's payment (coupon) mails nothing.
 func (a *App) onPaymentConfirmed(ctx context.Context, tx pgx.Tx, env events.Envelope) error {
@@ -104,6 +114,12 @@ func (a *App) onPaymentConfirmed(ctx context.Context, tx pgx.Tx, env events.Enve
 	if p.Recipient.Email == "" {
 		a.Log.Warn("order paid without a recipient: no guidance mail", "order", p.OrderID, "event", env.ID)
 		return nil
+	}
+	if p.ApplicationID == "" {
+		// An order placed by its application: the mail says it proceeds.
+		if p.ApplicationID, err = store.OrderApplication(ctx, tx, p.OrderID); err != nil {
+			return err
+		}
 	}
 	return a.enqueue(ctx, tx, env, domain.Request{
 		Reason: domain.ReasonApplicationGuidance, Recipient: p.Recipient.Email, Language: p.Recipient.Language,

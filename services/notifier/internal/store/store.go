@@ -321,3 +321,24 @@ func deref(s *string) string {
 	}
 	return *s
 }
+
+// RecordOrder keeps what the mails need of an order (idempotent; an
+// application named later fills the gap).
+func RecordOrder(ctx context.Context, tx pgx.Tx, orderID, applicationID, kind, source string, placedAt time.Time) error {
+	_, err := tx.Exec(ctx, `INSERT INTO orders (order_id, application_id, kind, source, placed_at)
+		VALUES ($1, nullif($2, ''), $3, $4, $5)
+		ON CONFLICT (order_id) DO UPDATE SET application_id = coalesce(orders.application_id, EXCLUDED.application_id)`,
+		orderID, applicationID, kind, source, placedAt)
+	return err
+}
+
+// OrderApplication is the application an order was placed with, "" when
+// none (or the order was never seen).
+func OrderApplication(ctx context.Context, tx pgx.Tx, orderID string) (string, error) {
+	var app *string
+	err := tx.QueryRow(ctx, `SELECT application_id FROM orders WHERE order_id = $1`, orderID).Scan(&app)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", nil
+	}
+	return deref(app), err
+}
