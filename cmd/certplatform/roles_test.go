@@ -37,6 +37,7 @@ var opsRouteRoles = []struct {
 	{"GET /ops/v1/applications", opsauth.Reviewer, false},
 	{"GET /ops/v1/applications/{id}", opsauth.Reviewer, false},
 	{"GET /ops/v1/validations", opsauth.Reviewer, false},
+	{"GET /ops/v1/phone-checks", opsauth.Reviewer, true},
 	{"POST /ops/v1/phone-checks/{id}", opsauth.Reviewer, true},
 
 	// Billing (BI-3, BI-4): coupons, prices, bank statements.
@@ -44,6 +45,7 @@ var opsRouteRoles = []struct {
 	{"GET /ops/v1/prices", opsauth.Billing, true},
 	{"PUT /ops/v1/prices", opsauth.Billing, true},
 	{"POST /ops/v1/bank-statements", opsauth.Billing, true},
+	{"POST /ops/v1/certificates/import", opsauth.Billing, true},
 
 	// Admin: the platform's state, certificates and their revocation,
 	// keys, the audit log, failures and their replay.
@@ -66,7 +68,6 @@ var opsRouteRoles = []struct {
 	{"GET /ops/v1/timers/parked", opsauth.Admin, false},
 	{"POST /ops/v1/timers/parked/{service}/{kind}/{key}/retry", opsauth.Admin, false},
 	{"POST /ops/v1/acme/eab-keys", opsauth.Admin, true},
-	{"POST /ops/v1/certificates/import", opsauth.Admin, true},
 }
 
 // anyRole: every valid ops token, whatever its roles.
