@@ -13,6 +13,7 @@ import (
 	"github.com/certlife/platform/pkg/app"
 	"github.com/certlife/platform/pkg/events"
 	"github.com/certlife/platform/pkg/testenv"
+	"github.com/certlife/platform/services/issuer"
 	"github.com/certlife/platform/services/issuer/internal/issuance"
 )
 
@@ -175,5 +176,35 @@ func TestMassRevocation_OP5(t *testing.T) {
 	p = e.massRevoke(map[string]any{"reason": "superseded", "organization": "VeriSign Japan K.K."})
 	if p.Total != 0 || p.Revoked != 0 || p.CRLRegeneratedAt != nil {
 		t.Fatalf("empty: %+v", p)
+	}
+}
+
+// OP-5: certificates issued before the SPKI hash was recorded get it at
+// the next start of an issuer, and can then be revoked by public key.
+func TestSPKIHashBackfilledAtStart_OP5(t *testing.T) {
+	e := start(t, nil)
+	id := e.approve(application("mr-f", events.KindNew, "", ""))
+	cert := e.issueCSR(e.session("mr-f"), id, newKey(t))
+	spki := sha256.Sum256(cert.RawSubjectPublicKeyInfo)
+	if n := e.count(`SELECT count(*) FROM certificates WHERE spki_sha256 = $1`, spki[:]); n != 1 {
+		t.Fatalf("spki_sha256 not recorded at issuance (%d)", n)
+	}
+	if _, err := e.pool().Exec(t.Context(), `UPDATE certificates SET spki_sha256 = NULL`); err != nil {
+		t.Fatal(err)
+	}
+	// A second replica starting on the same database (as after a restart).
+	cfg := e.Config
+	p := testenv.Start(t, testenv.Options{DBURL: e.DBURL, NATS: e.NATS, Clock: e.Clock,
+		Config: func(c *app.Config) { c.DataDir, c.DevMode, c.SessionPublicKey = cfg.DataDir, true, cfg.SessionPublicKey }},
+		issuer.Definition)
+	var n int
+	if err := p.Unit("issuer").Deps.Pool.QueryRow(t.Context(), `SELECT count(*) FROM certificates WHERE spki_sha256 = $1`, spki[:]).Scan(&n); err != nil || n != 1 {
+		t.Fatalf("backfilled: %d %v", n, err)
+	}
+	r := p.Ops("POST", "/ops/v1/mass-revocations", map[string]any{"reason": "keyCompromise", "public_key_sha256": hex.EncodeToString(spki[:])})
+	var m massProgress
+	r.JSON(t, &m)
+	if r.Status != http.StatusAccepted || m.Total != 1 {
+		t.Fatalf("by key after backfill: %d %s", r.Status, r.Body)
 	}
 }

@@ -35,7 +35,7 @@ const (
 var DefaultMassBatch = 5000
 
 // MaxMassSerials bounds a serial list.
-const MaxMassSerials = 200000
+const MaxMassSerials = 150000
 
 // MassRequest is an operator's mass revocation (OP-5): a reason and one
 // selector — serials, an organization (English name or identifier as on
@@ -62,7 +62,7 @@ func (s *Service) StartMassRevocation(ctx context.Context, req MassRequest, acto
 			return nil, invalid("serials", "must name at least one serial")
 		}
 		if len(req.Serials) > MaxMassSerials {
-			return nil, invalid("serials", "must name at most 200000 serials")
+			return nil, invalid("serials", "must name at most 150000 serials")
 		}
 		seen := make(map[string]bool, len(req.Serials))
 		for _, v := range req.Serials {
