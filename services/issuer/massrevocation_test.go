@@ -195,7 +195,9 @@ func TestSPKIHashBackfilledAtStart_OP5(t *testing.T) {
 	// A second replica starting on the same database (as after a restart).
 	cfg := e.Config
 	p := testenv.Start(t, testenv.Options{DBURL: e.DBURL, NATS: e.NATS, Clock: e.Clock,
-		Config: func(c *app.Config) { c.DataDir, c.DevMode, c.SessionPublicKey = cfg.DataDir, true, cfg.SessionPublicKey }},
+		Config: func(c *app.Config) {
+			c.DataDir, c.DevMode, c.SessionPublicKey = cfg.DataDir, true, cfg.SessionPublicKey
+		}},
 		issuer.Definition)
 	var n int
 	if err := p.Unit("issuer").Deps.Pool.QueryRow(t.Context(), `SELECT count(*) FROM certificates WHERE spki_sha256 = $1`, spki[:]).Scan(&n); err != nil || n != 1 {
