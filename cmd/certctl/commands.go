@@ -274,6 +274,7 @@ func (e *env) massRevoke(args []string) error {
 	org := fs.String("organization", "", "organization name or identifier as on the certificates")
 	key := fs.String("public-key-sha256", "", "SHA-256 of the public key's SPKI, hex")
 	wait := fs.Bool("wait", false, "wait until done, then show the result")
+	waitFor := fs.Duration("wait-timeout", time.Hour, "with --wait: give up (exit 1) after this long")
 	if _, err := e.parse(fs, args); err != nil {
 		return err
 	}
@@ -323,7 +324,12 @@ func (e *env) massRevoke(args []string) error {
 	}
 	if *wait {
 		id, _ := out["id"].(string)
+		deadline := time.Now().Add(*waitFor)
 		for done, _ := out["done"].(bool); !done; done, _ = out["done"].(bool) {
+			if time.Now().After(deadline) {
+				_ = printOut(e.stdout, e.g.output, out, massView)
+				return fail(exitAPI, "mass revocation %s not done after %s (certctl mass-revoke status %s)", id, *waitFor, id)
+			}
 			time.Sleep(time.Second)
 			out = nil
 			if err := c.do(request{method: http.MethodGet, path: "/ops/v1/mass-revocations/" + url.PathEscape(id)}, &out); err != nil {

@@ -40,7 +40,7 @@ Commands:
   bank-statements import FILE              CSV bank statement ("-" = stdin)
   phone-checks record ID --result confirmed|failed [--note TEXT]
   revoke SERIAL --reason REASON
-  mass-revoke --reason REASON (--serials-file FILE | --organization NAME | --public-key-sha256 HEX) [--wait]
+  mass-revoke --reason REASON (--serials-file FILE | --organization NAME | --public-key-sha256 HEX) [--wait [--wait-timeout 1h]]
   mass-revoke status ID
   dead-letters list
   dead-letters replay ID
