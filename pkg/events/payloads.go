@@ -475,6 +475,12 @@ type CertificateRevoked struct {
 	Reason        string    `json:"reason"` // RFC 5280 name, e.g. superseded
 	RevokedAt     time.Time `json:"revoked_at"`
 	Recipient     Recipient `json:"recipient"`
+	// MassRevocationID names the mass revocation (OP-5) that revoked the
+	// certificate. A mass revocation notices each subscriber once: only
+	// the first of a subscriber's certificates carries a Recipient. A
+	// server certificate revoked this way is to be replaced (its renewal
+	// window moves to now).
+	MassRevocationID string `json:"mass_revocation_id,omitempty"`
 }
 
 func (CertificateRevoked) EventType() string     { return TypeCertificateRevoked }

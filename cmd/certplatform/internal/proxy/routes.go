@@ -50,6 +50,8 @@ var Routes = []Route{
 	{"/ca/*", "issuer"},
 	{"/crl/*", "issuer"},
 	{"/ops/v1/revocations", "issuer"},
+	{"/ops/v1/mass-revocations", "issuer"},
+	{"/ops/v1/mass-revocations/*", "issuer"},
 	{"/ops/v1/issuance-failures", "issuer"},
 	{"/ops/v1/issuance-failures/*", "issuer"},
 
