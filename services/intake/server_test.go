@@ -105,7 +105,6 @@ func serverBody(t testing.TB, email string, s subject) map[string]any {
 	}
 }
 
-
 // customerLogin opens a customer session.
 func (r *rig) customerLogin(t testing.TB, email, password string) string {
 	t.Helper()
@@ -337,7 +336,9 @@ func TestServerApplication_BadInput_SV6(t *testing.T) {
 		{"P-224", func(b map[string]any) { b["csr"] = csrPEM(t, exampleDN, p224) }, "csr"},
 		{"no CN", func(b map[string]any) { b["csr"] = csrPEM(t, subject{O: "Example K.K."}, nil) }, "csr"},
 		{"CN not a domain", func(b map[string]any) { b["csr"] = csrPEM(t, subject{CN: "Example Server"}, nil) }, "csr"},
-		{"garbage CSR", func(b map[string]any) { b["csr"] = "-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----\n" }, "csr"},
+		{"garbage CSR", func(b map[string]any) {
+			b["csr"] = "-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----\n"
+		}, "csr"},
 		{"tampered CSR", func(b map[string]any) {
 			blk, _ := pem.Decode([]byte(b["csr"].(string)))
 			blk.Bytes[len(blk.Bytes)-3] ^= 0xff
