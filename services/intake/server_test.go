@@ -867,3 +867,103 @@ func TestOrderPaymentIgnoredForClientFlow(t *testing.T) {
 		t.Fatalf("%d consumer failures", failures)
 	}
 }
+
+// SE-3, SE-7 for customers: every customer sign-in costs exactly one
+// argon2id whatever is wrong (unknown e-mail, wrong password, an imported
+// customer without a password), and ten failures lock the e-mail (429)
+// even for the right password.
+func TestCustomerSignInOneHashAndLockout_SE3_SE7(t *testing.T) {
+	r := newRig(t, testenv.Options{})
+	r.submit(t, serverBody(t, "lock@example.co.jp", exampleDN))
+	r.importCert(t, "nopass@example.co.jp", exampleDN, r.Clock.Now().Add(80*24*time.Hour))
+	for _, c := range []struct{ email, password string }{
+		{"nobody@example.co.jp", "whatever password"},
+		{"lock@example.co.jp", "wrong password"},
+		{"nopass@example.co.jp", "whatever password"},
+	} {
+		before := r.metric(t, "argon2_evaluations_total")
+		resp := r.Do("POST", "/v1/sessions", map[string]any{"email": c.email, "password": c.password})
+		if resp.Status != 401 {
+			t.Fatalf("%s: %d %s", c.email, resp.Status, resp.Body)
+		}
+		if n := r.metric(t, "argon2_evaluations_total") - before; n != 1 {
+			t.Fatalf("%s: %v argon2id evaluations", c.email, n)
+		}
+	}
+	before := r.metric(t, "argon2_evaluations_total")
+	r.customerLogin(t, "lock@example.co.jp", "a customer password")
+	if n := r.metric(t, "argon2_evaluations_total") - before; n != 1 {
+		t.Fatalf("success: %v argon2id evaluations", n)
+	}
+	for i := 0; i < 10; i++ {
+		if resp := r.Do("POST", "/v1/sessions", map[string]any{"email": "lock@example.co.jp", "password": "wrong password"}); resp.Status != 401 {
+			t.Fatalf("failure %d: %d", i, resp.Status)
+		}
+	}
+	if resp := r.Do("POST", "/v1/sessions", map[string]any{"email": "lock@example.co.jp", "password": "a customer password"}); resp.Status != 429 {
+		t.Fatalf("after ten failures: %d", resp.Status)
+	}
+	// The application path with the existing customer's password is
+	// throttled the same way.
+	if resp := r.Do("POST", "/v1/applications", serverBody(t, "lock@example.co.jp", exampleDN)); resp.Status != 429 {
+		t.Fatalf("application while locked: %d %s", resp.Status, resp.Body)
+	}
+}
+
+// SV-12: the later steps — phone, review, issuance — and payment
+// failures and refunds show on the order as they are reported.
+func TestOrderStepsReviewIssuancePayment_SV12(t *testing.T) {
+	r := newRig(t, testenv.Options{})
+	a := r.submit(t, serverBody(t, "steps@example.co.jp", exampleDN))
+	prov := decode[events.ApplicationProvisional](t, r.WaitEvent(events.TypeApplicationProvisional, a.ID, 10*time.Second))
+	app := prov.Application
+	orderID := app.Server.OrderID
+	tok := r.customerLogin(t, "steps@example.co.jp", "a customer password")
+	r.Publish(events.PaymentFailed{InvoiceID: "i", OrderID: orderID, CustomerID: app.ApplicantID, Reason: "card declined"}, orderID)
+	o := r.waitOrder(t, tok, orderID, "payment failed", func(o orderView) bool { return o.step("payment", "").Status == "failed" })
+	if !strings.Contains(o.step("payment", "").Detail, "card declined") || o.Status != "awaiting_payment" {
+		t.Fatalf("%+v", o)
+	}
+	r.Advance(time.Minute)
+	r.payOrder(t, orderID, app.ApplicantID)
+	r.waitOrder(t, tok, orderID, "paid", func(o orderView) bool { return o.step("payment", "").Status == "done" })
+	r.Advance(time.Minute)
+	r.Publish(events.PaymentRefunded{InvoiceID: "i", OrderID: orderID, CustomerID: app.ApplicantID, Amount: 11000, Currency: "JPY"}, orderID)
+	o = r.waitOrder(t, tok, orderID, "refunded", func(o orderView) bool { return o.step("payment", "").Status == "refunded" })
+	if o.Status != "refunded" {
+		t.Fatalf("status %s", o.Status)
+	}
+	r.Advance(time.Minute)
+	r.payOrder(t, orderID, app.ApplicantID)
+	r.Publish(events.PhoneVerified{ApplicationID: app.ID, CheckID: "c1", Confirmed: true, Operator: "op", At: r.Clock.Now()}, app.ID)
+	r.Publish(events.ReviewApproved{ReviewID: "rv", Application: app, Reviewer: "auto"}, app.ID)
+	r.Publish(events.CertificateIssuanceFailed{CertificateID: uuid.NewString(), ApplicationID: app.ID, Product: "server",
+		Stage: "ct", Detail: "1 SCT of 2", Attempt: 1, NextAttemptAt: r.Clock.Now().Add(time.Minute), FailedAt: r.Clock.Now()}, app.ID)
+	o = r.waitOrder(t, tok, orderID, "later steps", func(o orderView) bool {
+		return o.step("phone", "").Status == "done" && o.step("review", "").Status == "done" &&
+			strings.Contains(o.step("issuance", "").Detail, "1 SCT of 2") && o.step("payment", "").Status == "done"
+	})
+	if o.step("issuance", "").Status != "pending" || o.Status != "in_progress" {
+		t.Fatalf("%+v", o)
+	}
+	r.Advance(time.Minute)
+	certID := r.issue(t, app, r.Clock.Now().Add(199*24*time.Hour))
+	o = r.waitOrder(t, tok, orderID, "issued", func(o orderView) bool { return o.Status == "issued" })
+	if o.CertificateID != certID || o.step("issuance", "").Status != "done" {
+		t.Fatalf("%+v", o)
+	}
+	v := r.Do("GET", "/v1/applications/"+app.ID, nil, bearer(tok)...)
+	var av struct {
+		Status        string `json:"status"`
+		CertificateID string `json:"certificate_id"`
+	}
+	v.JSON(t, &av)
+	if av.Status != "issued" || av.CertificateID != certID {
+		t.Fatalf("application %s", v.Body)
+	}
+	// A redelivered CertificateIssued changes nothing (EV inbox).
+	r.Settle("intake-applications", 10*time.Second)
+	if n := r.count(t, "server_certificates"); n != 1 {
+		t.Fatalf("%d certificates", n)
+	}
+}
