@@ -618,6 +618,9 @@ func TestRenewalNotice_OrderAndIntentLinks_SV1_SV2(t *testing.T) {
 	if dec.OrderID != placed.OrderID || dec.CustomerID != custID || !strings.Contains(dec.Advice, "dedicated SSL") {
 		t.Fatalf("RenewalDeclined %+v", dec)
 	}
+	if oc := decode[events.OrderCancelled](t, r.WaitEvent(events.TypeOrderCancelled, placed.OrderID, 10*time.Second)); oc.Reason != "renewal_declined" {
+		t.Fatalf("OrderCancelled %+v", oc)
+	}
 	// Declining twice: one event. A notice after declining: no order.
 	if resp := r.Do("POST", path(links["decline"]), nil); resp.Status != 200 {
 		t.Fatalf("decline again: %d", resp.Status)
@@ -965,5 +968,31 @@ func TestOrderStepsReviewIssuancePayment_SV12(t *testing.T) {
 	r.Settle("intake-applications", 10*time.Second)
 	if n := r.count(t, "server_certificates"); n != 1 {
 		t.Fatalf("%d certificates", n)
+	}
+}
+
+// PC-4 for server applications: cancelling in the window cancels the
+// order it placed (OrderCancelled, for billing's invoice).
+func TestServerApplicationCancelCancelsItsOrder_PC4(t *testing.T) {
+	r := newRig(t, testenv.Options{})
+	a := r.submit(t, serverBody(t, "cancel@example.co.jp", exampleDN))
+	prov := decode[events.ApplicationProvisional](t, r.WaitEvent(events.TypeApplicationProvisional, a.ID, 10*time.Second))
+	tok := r.customerLogin(t, "cancel@example.co.jp", "a customer password")
+	if resp := r.Do("POST", "/v1/applications/"+a.ID+"/cancellation", nil, bearer(tok)...); resp.Status != 200 {
+		t.Fatalf("cancel: %d %s", resp.Status, resp.Body)
+	}
+	oc := decode[events.OrderCancelled](t, r.WaitEvent(events.TypeOrderCancelled, prov.Application.Server.OrderID, 10*time.Second))
+	if oc.Reason != "application_cancelled" {
+		t.Fatalf("%+v", oc)
+	}
+	if o := r.order(t, tok, oc.OrderID); o.Status != "cancelled" {
+		t.Fatalf("order %+v", o)
+	}
+	// The cancelled order cannot be applied for.
+	b := serverBody(t, "cancel@example.co.jp", exampleDN)
+	delete(b, "password")
+	b["order"] = oc.OrderID
+	if resp := r.Do("POST", "/v1/applications", b, bearer(tok)...); resp.Status != 409 {
+		t.Fatalf("apply to a cancelled order: %d %s", resp.Status, resp.Body)
 	}
 }

@@ -196,6 +196,10 @@ func (s *Service) RenewalIntent(ctx context.Context, certID uuid.UUID, renew boo
 				first = id.String()
 			}
 			out.Cancelled = append(out.Cancelled, id.String())
+			if err := s.emit(ctx, tx, events.OrderCancelled{OrderID: id.String(), CustomerID: cust.ID.String(),
+				Reason: events.OrderCancelledDeclined, CancelledAt: now}, id.String()); err != nil {
+				return err
+			}
 		}
 		if err := store.SetRenewalIntent(ctx, tx, cert.ID, false, now); err != nil {
 			return err

@@ -222,10 +222,12 @@ func (s *Service) releaseOrder(ctx context.Context, tx pgx.Tx, app domain.Applic
 		return nil
 	}
 	now := s.Clock.Now()
-	_, err = store.UpdateOrder(ctx, tx, id, func(o *domain.Order) error {
+	mine := false
+	o, err := store.UpdateOrder(ctx, tx, id, func(o *domain.Order) error {
 		if o.ApplicationID == nil || *o.ApplicationID != app.ID {
 			return nil
 		}
+		mine = true
 		if o.Source == events.OrderSourceApplication {
 			o.CancelledAt = &now
 		} else {
@@ -233,10 +235,27 @@ func (s *Service) releaseOrder(ctx context.Context, tx pgx.Tx, app domain.Applic
 		}
 		return nil
 	})
-	if errors.Is(err, store.ErrNotFound) {
+	if errors.Is(err, store.ErrNotFound) || !mine {
 		return nil
 	}
-	return err
+	if err != nil {
+		return err
+	}
+	if o.CancelledAt != nil {
+		return s.emit(ctx, tx, events.OrderCancelled{OrderID: o.ID.String(), CustomerID: o.CustomerID.String(),
+			Reason: events.OrderCancelledApplication, CancelledAt: now}, o.ID.String())
+	}
+	// A paid renewal order waits for an application again (SV-4).
+	return s.scheduleReapply(ctx, tx, o)
+}
+
+// scheduleReapply sets the SV-4 timer of a paid renewal order that waits
+// for an application.
+func (s *Service) scheduleReapply(ctx context.Context, tx pgx.Tx, o domain.Order) error {
+	if o.Status() != domain.OrderAwaitingApplication || o.RenewalOf == nil || s.AutoReapplyAfter <= 0 {
+		return nil
+	}
+	return timer.Schedule(ctx, tx, TimerAutoReapply, o.ID.String(), s.Clock.Now().Add(s.AutoReapplyAfter), nil)
 }
 
 // OrderView is an order as its customer sees it: the "My page" (SV-12).
@@ -593,10 +612,7 @@ func (s *Service) onOrderPaid(ctx context.Context, tx pgx.Tx, env events.Envelop
 	if o.ApplicationID != nil {
 		return s.withApplication(ctx, tx, env, o.ApplicationID.String(), advance(domain.StatusValidating))
 	}
-	if o.CancelledAt == nil && o.RenewalOf != nil && s.AutoReapplyAfter > 0 {
-		return timer.Schedule(ctx, tx, TimerAutoReapply, o.ID.String(), s.Clock.Now().Add(s.AutoReapplyAfter), nil)
-	}
-	return nil
+	return s.scheduleReapply(ctx, tx, o)
 }
 
 func (s *Service) onPaymentFailed(ctx context.Context, tx pgx.Tx, env events.Envelope) error {
