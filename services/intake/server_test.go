@@ -529,6 +529,12 @@ func TestImportCertificate_SV1(t *testing.T) {
 	if n := r.count(t, "server_certificates"); n != 1 {
 		t.Fatalf("%d certificates stored", n)
 	}
+	// OP-4: the import is audited in its transaction, once.
+	var audited int
+	if err := r.Unit("intake").Deps.Pool.QueryRow(context.Background(),
+		`SELECT count(*) FROM audit_log WHERE action = 'certificate.imported' AND subject = $1`, out.CertificateID).Scan(&audited); err != nil || audited != 1 {
+		t.Fatalf("audit entries %d %v", audited, err)
+	}
 	// Bad setup requests.
 	for _, b := range []map[string]any{{"token": "nope", "password": "long enough"}, {"password": "long enough"},
 		{"token": "x", "password": "short"}, {"token": strings.Repeat("a", 500), "password": "long enough"}} {
@@ -674,9 +680,14 @@ func TestRenewalIntent_Session_SV2(t *testing.T) {
 	if resp := r.Do("POST", p, map[string]any{"renew": false}, bearer(other)...); resp.Status != 404 {
 		t.Fatalf("another's certificate: %d", resp.Status)
 	}
-	resp := r.Do("POST", p, map[string]any{"renew": false}, append(bearer(tok), "Idempotency-Key", uuid.NewString())...)
+	key := append(bearer(tok), "Idempotency-Key", uuid.NewString())
+	resp := r.Do("POST", p, map[string]any{"renew": false}, key...)
 	if resp.Status != 200 || !strings.Contains(string(resp.Body), "advice") {
 		t.Fatalf("decline: %d %s", resp.Status, resp.Body)
+	}
+	// SE-6: the same key replays the answer.
+	if again := r.Do("POST", p, map[string]any{"renew": false}, key...); again.Status != 200 || string(again.Body) != string(resp.Body) {
+		t.Fatalf("replay: %d %s", again.Status, again.Body)
 	}
 	dec := decode[events.RenewalDeclined](t, r.WaitEvent(events.TypeRenewalDeclined, certID, 10*time.Second))
 	if dec.CustomerID != custID || dec.Recipient.Language != "en" {
