@@ -1007,3 +1007,21 @@ func TestServerApplicationCancelCancelsItsOrder_PC4(t *testing.T) {
 		t.Fatalf("apply to a cancelled order: %d %s", resp.Status, resp.Body)
 	}
 }
+
+// Password-setup links are pruned a day after they expire (30 days).
+func TestSetupTokensArePruned(t *testing.T) {
+	r := newRig(t, testenv.Options{})
+	r.importCert(t, "prune-setup@example.co.jp", exampleDN, r.Clock.Now().Add(80*24*time.Hour))
+	if r.count(t, "customer_setup_tokens") != 1 {
+		t.Fatal("no setup token")
+	}
+	r.Advance(30 * 24 * time.Hour)
+	if r.count(t, "customer_setup_tokens") != 1 {
+		t.Fatal("a live token was pruned")
+	}
+	r.Advance(25 * time.Hour)
+	testenv.Eventually(t, 10*time.Second, "setup token pruned", func() bool {
+		r.Advance(time.Minute)
+		return r.count(t, "customer_setup_tokens") == 0
+	})
+}

@@ -156,6 +156,8 @@ func registerRetention(d *app.Deps, uc *intakeapp.Service) error {
 			Prune: uc.PruneLoginFailures}),
 		// Requests for a fresh code count for an hour (PC-16).
 		d.Retention.Register(retention.Rule{Table: "code_requests", Column: "at", Period: uc.CodeRequests.Window + time.Hour}),
+		// Password-setup links a day after they expired (used or not).
+		d.Retention.Register(retention.Rule{Table: "customer_setup_tokens", Column: "expires_at", Period: 24 * time.Hour}),
 	)
 }
 
