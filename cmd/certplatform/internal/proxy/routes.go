@@ -42,6 +42,13 @@ var Routes = []Route{
 	{"/ops/v1/maintenance-windows/*", "intake"},
 	{"/ops/v1/applications", "intake"},
 	{"/ops/v1/applications/*", "intake"},
+	// intake: server customers and orders (SV-1, SV-2, SV-12).
+	{"/v1/orders", "intake"},
+	{"/v1/orders/*", "intake"},
+	{"/v1/certificates/{id}/renewal-intent", "intake"},
+	{"/v1/renewal-intents", "intake"},
+	{"/v1/customers/password", "intake"},
+	{"/ops/v1/certificates/import", "intake"},
 
 	// issuer: every other certificate route, CA certificates, CRLs,
 	// revocation.
