@@ -283,7 +283,7 @@ func (a *ACME) accountJSON(base string, acct acme.Account) map[string]any {
 }
 
 func (a *ACME) newAccount(w http.ResponseWriter, r *http.Request, req *jwsRequest) error {
-	var body app.NewAccountRequest
+	var body app.ACMENewAccountRequest
 	if err := decode(req.Payload, &body); err != nil {
 		return err
 	}
@@ -379,7 +379,7 @@ func (a *ACME) keyChange(w http.ResponseWriter, r *http.Request, req *jwsRequest
 	return nil
 }
 
-func (a *ACME) orderJSON(base string, v app.OrderView) map[string]any {
+func (a *ACME) orderJSON(base string, v app.ACMEOrderView) map[string]any {
 	authzs := []string{}
 	for _, id := range v.Order.AuthzIDs {
 		authzs = append(authzs, base+"/acme/authz/"+id.String())
@@ -399,7 +399,7 @@ func (a *ACME) orderJSON(base string, v app.OrderView) map[string]any {
 	return m
 }
 
-func (a *ACME) writeOrder(w http.ResponseWriter, r *http.Request, base string, status int, v app.OrderView) {
+func (a *ACME) writeOrder(w http.ResponseWriter, r *http.Request, base string, status int, v app.ACMEOrderView) {
 	w.Header().Set("Location", base+"/acme/order/"+v.Order.ID.String())
 	if v.Status == acme.StatusPending || v.Status == acme.StatusProcessing {
 		w.Header().Set("Retry-After", strconv.Itoa(acme.RetryAfter))
@@ -408,7 +408,7 @@ func (a *ACME) writeOrder(w http.ResponseWriter, r *http.Request, base string, s
 }
 
 func (a *ACME) newOrder(w http.ResponseWriter, r *http.Request, req *jwsRequest) error {
-	var body app.NewOrderRequest
+	var body app.ACMENewOrderRequest
 	if err := decode(req.Payload, &body); err != nil {
 		return err
 	}
@@ -579,7 +579,7 @@ func (a *ACME) certificate(w http.ResponseWriter, r *http.Request, req *jwsReque
 }
 
 func (a *ACME) revoke(w http.ResponseWriter, r *http.Request, req *jwsRequest) error {
-	var body app.RevokeRequest
+	var body app.ACMERevokeRequest
 	if err := decode(req.Payload, &body); err != nil {
 		return err
 	}

@@ -89,7 +89,7 @@ func randomToken(n int) string {
 // NewNonce stores and returns a fresh nonce.
 func (s *ACME) NewNonce(ctx context.Context) (string, error) {
 	n := randomToken(16)
-	return n, store.InsertNonce(ctx, s.Pool, n, s.Clock.Now().Add(acme.NonceLifetime))
+	return n, store.ACMEInsertNonce(ctx, s.Pool, n, s.Clock.Now().Add(acme.NonceLifetime))
 }
 
 // UseNonce consumes a nonce; a missing, used or expired one is badNonce.
@@ -97,7 +97,7 @@ func (s *ACME) UseNonce(ctx context.Context, nonce string) error {
 	if nonce == "" {
 		return acme.Prob(acme.ErrBadNonce, 400, "the protected header has no nonce")
 	}
-	ok, err := store.UseNonce(ctx, s.Pool, nonce, s.Clock.Now())
+	ok, err := store.ACMEUseNonce(ctx, s.Pool, nonce, s.Clock.Now())
 	if err != nil {
 		return err
 	}
@@ -173,7 +173,7 @@ func (s *ACME) CreateEABKey(ctx context.Context, customer string, profile acme.P
 	k := acme.EABKey{KID: "eab_" + randomToken(12), CustomerID: customer, SealedKey: sealed, Profile: profile,
 		CreatedBy: actor, CreatedAt: now}
 	err = s.tx(ctx, func(tx pgx.Tx) error {
-		if err := store.InsertEABKey(ctx, tx, k); err != nil {
+		if err := store.ACMEInsertEABKey(ctx, tx, k); err != nil {
 			return err
 		}
 		return audit.Record(ctx, tx, now, actor, AuditEABKeyIssued, customer, map[string]any{"kid": k.KID, "customer": customer})
@@ -186,7 +186,7 @@ func (s *ACME) CreateEABKey(ctx context.Context, customer string, profile acme.P
 
 // Account finds an account by ID; accountDoesNotExist if none.
 func (s *ACME) Account(ctx context.Context, id uuid.UUID) (acme.Account, error) {
-	a, err := store.Account(ctx, s.Pool, id, false)
+	a, err := store.ACMEAccount(ctx, s.Pool, id, false)
 	if errors.Is(err, store.ErrNotFound) {
 		return a, acme.Prob(acme.ErrAccountDoesNotExist, 400, "no such account")
 	}
@@ -199,7 +199,7 @@ func (s *ACME) AccountByKey(ctx context.Context, key *jose.JSONWebKey) (acme.Acc
 	if err != nil {
 		return acme.Account{}, acme.Malformed("jwk: %v", err)
 	}
-	a, err := store.AccountByThumbprint(ctx, s.Pool, t)
+	a, err := store.ACMEAccountByThumbprint(ctx, s.Pool, t)
 	if errors.Is(err, store.ErrNotFound) {
 		return a, acme.Prob(acme.ErrAccountDoesNotExist, 400, "no account has this key")
 	}
@@ -215,8 +215,8 @@ func AccountKey(a acme.Account) (*jose.JSONWebKey, error) {
 	return &k, nil
 }
 
-// NewAccountRequest is newAccount's payload (RFC 8555 §7.3).
-type NewAccountRequest struct {
+// ACMENewAccountRequest is newAccount's payload (RFC 8555 §7.3).
+type ACMENewAccountRequest struct {
 	Contact              []string        `json:"contact"`
 	TermsOfServiceAgreed bool            `json:"termsOfServiceAgreed"`
 	OnlyReturnExisting   bool            `json:"onlyReturnExisting"`
@@ -241,12 +241,12 @@ func checkContact(contact []string) error {
 
 // NewAccount creates (or, for a known key, finds) an account. url is the
 // newAccount URL the EAB must name. created says whether it is new.
-func (s *ACME) NewAccount(ctx context.Context, key *jose.JSONWebKey, req NewAccountRequest, url string) (acme.Account, bool, error) {
+func (s *ACME) NewAccount(ctx context.Context, key *jose.JSONWebKey, req ACMENewAccountRequest, url string) (acme.Account, bool, error) {
 	thumb, err := acme.Thumbprint(key)
 	if err != nil {
 		return acme.Account{}, false, acme.Malformed("jwk: %v", err)
 	}
-	if a, err := store.AccountByThumbprint(ctx, s.Pool, thumb); err == nil {
+	if a, err := store.ACMEAccountByThumbprint(ctx, s.Pool, thumb); err == nil {
 		return a, false, nil
 	} else if !errors.Is(err, store.ErrNotFound) {
 		return a, false, err
@@ -260,7 +260,7 @@ func (s *ACME) NewAccount(ctx context.Context, key *jose.JSONWebKey, req NewAcco
 	var eab *acme.EABKey
 	if s.EABRequired || len(req.EAB) > 0 {
 		kid, err := acme.VerifyEAB(req.EAB, key, url, func(kid string) ([]byte, error) {
-			k, err := store.EABKey(ctx, s.Pool, kid, false)
+			k, err := store.ACMEEABKey(ctx, s.Pool, kid, false)
 			if errors.Is(err, store.ErrNotFound) {
 				return nil, nil
 			}
@@ -296,25 +296,25 @@ func (s *ACME) NewAccount(ctx context.Context, key *jose.JSONWebKey, req NewAcco
 	}
 	err = s.tx(ctx, func(tx pgx.Tx) error {
 		if eab != nil {
-			k, err := store.EABKey(ctx, tx, eab.KID, true)
+			k, err := store.ACMEEABKey(ctx, tx, eab.KID, true)
 			if err != nil {
 				return err
 			}
 			if k.AccountID != nil {
 				return acme.Unauthorized("this external account binding key was already used")
 			}
-			if err := store.BindEABKey(ctx, tx, k.KID, a.ID); err != nil {
+			if err := store.ACMEBindEABKey(ctx, tx, k.KID, a.ID); err != nil {
 				return err
 			}
 		}
-		if err := store.InsertAccount(ctx, tx, a); err != nil {
+		if err := store.ACMEInsertAccount(ctx, tx, a); err != nil {
 			return err
 		}
 		return audit.Record(ctx, tx, now, "acme:"+a.ID.String(), AuditAccountCreated, a.ID.String(),
 			map[string]any{"customer": a.CustomerID, "eab_kid": a.EABKID, "contact": a.Contact})
 	})
-	if errors.Is(err, store.ErrConflict) {
-		a, err := store.AccountByThumbprint(ctx, s.Pool, thumb)
+	if errors.Is(err, store.ErrACMEConflict) {
+		a, err := store.ACMEAccountByThumbprint(ctx, s.Pool, thumb)
 		return a, false, err
 	}
 	if err != nil {
@@ -328,7 +328,7 @@ func (s *ACME) NewAccount(ctx context.Context, key *jose.JSONWebKey, req NewAcco
 func (s *ACME) UpdateAccount(ctx context.Context, id uuid.UUID, contact *[]string, status string) (acme.Account, error) {
 	var out acme.Account
 	err := s.tx(ctx, func(tx pgx.Tx) error {
-		a, err := store.Account(ctx, tx, id, true)
+		a, err := store.ACMEAccount(ctx, tx, id, true)
 		if err != nil {
 			return err
 		}
@@ -345,7 +345,7 @@ func (s *ACME) UpdateAccount(ctx context.Context, id uuid.UUID, contact *[]strin
 		default:
 			return acme.Malformed("status may only be set to deactivated")
 		}
-		if err := store.UpdateAccount(ctx, tx, a); err != nil {
+		if err := store.ACMEUpdateAccount(ctx, tx, a); err != nil {
 			return err
 		}
 		out = a
@@ -372,21 +372,21 @@ func (s *ACME) KeyChange(ctx context.Context, id uuid.UUID, oldKey, newKey *jose
 		return err
 	}
 	return s.tx(ctx, func(tx pgx.Tx) error {
-		a, err := store.Account(ctx, tx, id, true)
+		a, err := store.ACMEAccount(ctx, tx, id, true)
 		if err != nil {
 			return err
 		}
 		if a.Thumbprint != oldT {
 			return acme.Unauthorized("oldKey is not the account's key")
 		}
-		if other, err := store.AccountByThumbprint(ctx, tx, newT); err == nil {
+		if other, err := store.ACMEAccountByThumbprint(ctx, tx, newT); err == nil {
 			p := acme.Prob(acme.ErrConflict, 409, "the new key is already an account's key")
 			p.Location = accountURL(other.ID)
 			return p
 		}
 		a.Thumbprint, a.JWK = newT, jwk
-		if err := store.UpdateAccount(ctx, tx, a); err != nil {
-			if errors.Is(err, store.ErrConflict) {
+		if err := store.ACMEUpdateAccount(ctx, tx, a); err != nil {
+			if errors.Is(err, store.ErrACMEConflict) {
 				return acme.Prob(acme.ErrConflict, 409, "the new key is already an account's key")
 			}
 			return err
@@ -401,23 +401,23 @@ func (s *ACME) profileOf(ctx context.Context, q store.Q, a acme.Account) (*acme.
 	if a.EABKID == "" {
 		return nil, nil
 	}
-	k, err := store.EABKey(ctx, q, a.EABKID, false)
+	k, err := store.ACMEEABKey(ctx, q, a.EABKID, false)
 	if err != nil {
 		return nil, err
 	}
 	return &k.Profile, nil
 }
 
-// NewOrderRequest is newOrder's payload (RFC 8555 §7.4, RFC 9773 §5).
-type NewOrderRequest struct {
+// ACMENewOrderRequest is newOrder's payload (RFC 8555 §7.4, RFC 9773 §5).
+type ACMENewOrderRequest struct {
 	Identifiers []acme.Ident `json:"identifiers"`
 	NotBefore   string       `json:"notBefore"`
 	NotAfter    string       `json:"notAfter"`
 	Replaces    string       `json:"replaces"`
 }
 
-// OrderView is an order with its authorizations.
-type OrderView struct {
+// ACMEOrderView is an order with its authorizations.
+type ACMEOrderView struct {
 	Order  acme.Order
 	Authzs []acme.Authz
 	Status string
@@ -429,12 +429,12 @@ type OrderView struct {
 // certificate of the account not yet replaced; the customer's coverage
 // must not have ended. OrderPlaced (source acme) is emitted in the same
 // transaction, so that the order is one of the customer's orders.
-func (s *ACME) NewOrder(ctx context.Context, a acme.Account, req NewOrderRequest) (OrderView, error) {
+func (s *ACME) NewOrder(ctx context.Context, a acme.Account, req ACMENewOrderRequest) (ACMEOrderView, error) {
 	if len(req.Identifiers) == 0 || len(req.Identifiers) > 100 {
-		return OrderView{}, acme.Malformed("an order names 1 to 100 identifiers")
+		return ACMEOrderView{}, acme.Malformed("an order names 1 to 100 identifiers")
 	}
 	if req.NotBefore != "" || req.NotAfter != "" {
-		return OrderView{}, acme.Malformed("notBefore and notAfter are not supported: the validity follows the BRs and the coverage")
+		return ACMEOrderView{}, acme.Malformed("notBefore and notAfter are not supported: the validity follows the BRs and the coverage")
 	}
 	var idents []acme.Ident
 	var subs []acme.Problem
@@ -451,36 +451,36 @@ func (s *ACME) NewOrder(ctx context.Context, a acme.Account, req NewOrderRequest
 		}
 	}
 	if len(subs) == 1 {
-		return OrderView{}, &subs[0]
+		return ACMEOrderView{}, &subs[0]
 	}
 	if len(subs) > 1 {
 		p := acme.Prob(acme.ErrRejectedIdentifier, 400, "%d identifiers are refused", len(subs))
 		p.Subproblems = subs
-		return OrderView{}, p
+		return ACMEOrderView{}, p
 	}
 	now := s.Clock.Now()
 	prof, err := s.profileOf(ctx, s.Pool, a)
 	if err != nil {
-		return OrderView{}, err
+		return ACMEOrderView{}, err
 	}
 	if prof == nil && s.EABRequired {
-		return OrderView{}, acme.Unauthorized("the account is not bound to a customer (external account binding)")
+		return ACMEOrderView{}, acme.Unauthorized("the account is not bound to a customer (external account binding)")
 	}
 	if prof != nil && !prof.CoverageEnd.IsZero() && !now.Before(prof.CoverageEnd) {
-		return OrderView{}, acme.Unauthorized("the customer's paid coverage ended on %s: renew the subscription before ordering (AC-2, IS-4)",
+		return ACMEOrderView{}, acme.Unauthorized("the customer's paid coverage ended on %s: renew the subscription before ordering (AC-2, IS-4)",
 			prof.CoverageEnd.Format("2006-01-02"))
 	}
 	oid, err := uuid.NewV7()
 	if err != nil {
-		return OrderView{}, err
+		return ACMEOrderView{}, err
 	}
 	o := acme.Order{ID: oid, AccountID: a.ID, Status: acme.StatusPending, Identifiers: idents,
 		ExpiresAt: now.Add(acme.OrderLifetime), CreatedAt: now, UpdatedAt: now}
-	var view OrderView
+	var view ACMEOrderView
 	err = s.tx(ctx, func(tx pgx.Tx) error {
 		var replaced *acme.Certificate
 		if req.Replaces != "" {
-			c, err := store.CertificateBy(ctx, tx, "cert_id", req.Replaces, true)
+			c, err := store.ACMECertificateBy(ctx, tx, "cert_id", req.Replaces, true)
 			if errors.Is(err, store.ErrNotFound) || (err == nil && c.AccountID != a.ID) {
 				return acme.Malformed("replaces names no certificate of this account")
 			}
@@ -495,7 +495,7 @@ func (s *ACME) NewOrder(ctx context.Context, a acme.Account, req NewOrderRequest
 		var authzs []acme.Authz
 		for _, id := range idents {
 			domain, wildcard := strings.TrimPrefix(id.Value, "*."), strings.HasPrefix(id.Value, "*.")
-			az, err := store.ReusableAuthz(ctx, tx, a.ID, domain, wildcard, now.Add(time.Hour))
+			az, err := store.ACMEReusableAuthz(ctx, tx, a.ID, domain, wildcard, now.Add(time.Hour))
 			if errors.Is(err, store.ErrNotFound) {
 				az, err = s.newAuthz(ctx, tx, a.ID, domain, wildcard, now)
 			}
@@ -506,10 +506,10 @@ func (s *ACME) NewOrder(ctx context.Context, a acme.Account, req NewOrderRequest
 			o.AuthzIDs = append(o.AuthzIDs, az.ID)
 		}
 		o.Status = acme.OrderStatus(o, authzs, now)
-		if err := store.InsertOrder(ctx, tx, o); err != nil {
+		if err := store.ACMEInsertOrder(ctx, tx, o); err != nil {
 			return err
 		}
-		view = OrderView{Order: o, Authzs: authzs, Status: o.Status}
+		view = ACMEOrderView{Order: o, Authzs: authzs, Status: o.Status}
 		return s.orderPlaced(ctx, tx, a, o, prof, replaced)
 	})
 	return view, err
@@ -526,7 +526,7 @@ func (s *ACME) newAuthz(ctx context.Context, tx pgx.Tx, account uuid.UUID, domai
 		az.Challenges = append(az.Challenges, acme.Challenge{Type: events.DCVMethodHTTP01, Token: randomToken(32), Status: acme.StatusPending})
 	}
 	az.Challenges = append(az.Challenges, acme.Challenge{Type: events.DCVMethodDNS01, Token: randomToken(32), Status: acme.StatusPending})
-	return az, store.InsertAuthz(ctx, tx, az)
+	return az, store.ACMEInsertAuthz(ctx, tx, az)
 }
 
 // orderPlaced emits OrderPlaced for an ACME order (AC-4).
@@ -567,28 +567,28 @@ func contactEmail(a acme.Account, prof *acme.Profile) string {
 
 // Order reads an order of the account with its authorizations and its
 // status from them.
-func (s *ACME) Order(ctx context.Context, account, id uuid.UUID) (OrderView, error) {
-	o, err := store.Order(ctx, s.Pool, id, false)
+func (s *ACME) Order(ctx context.Context, account, id uuid.UUID) (ACMEOrderView, error) {
+	o, err := store.ACMEOrder(ctx, s.Pool, id, false)
 	if errors.Is(err, store.ErrNotFound) || (err == nil && o.AccountID != account) {
-		return OrderView{}, acme.Prob(acme.ErrMalformed, 404, "no such order")
+		return ACMEOrderView{}, acme.Prob(acme.ErrMalformed, 404, "no such order")
 	}
 	if err != nil {
-		return OrderView{}, err
+		return ACMEOrderView{}, err
 	}
-	authzs, err := store.Authzs(ctx, s.Pool, o.AuthzIDs)
+	authzs, err := store.ACMEAuthzs(ctx, s.Pool, o.AuthzIDs)
 	if err != nil {
-		return OrderView{}, err
+		return ACMEOrderView{}, err
 	}
 	now := s.Clock.Now()
 	for i := range authzs {
 		authzs[i].Status = authzStatus(authzs[i], now)
 	}
-	return OrderView{Order: o, Authzs: authzs, Status: acme.OrderStatus(o, authzs, now)}, nil
+	return ACMEOrderView{Order: o, Authzs: authzs, Status: acme.OrderStatus(o, authzs, now)}, nil
 }
 
 // AccountOrders lists an account's orders.
 func (s *ACME) AccountOrders(ctx context.Context, account uuid.UUID) ([]uuid.UUID, error) {
-	return store.AccountOrders(ctx, s.Pool, account, 1000)
+	return store.ACMEAccountOrders(ctx, s.Pool, account, 1000)
 }
 
 func authzStatus(a acme.Authz, now time.Time) string {
@@ -600,7 +600,7 @@ func authzStatus(a acme.Authz, now time.Time) string {
 
 // Authz reads an authorization of the account.
 func (s *ACME) Authz(ctx context.Context, account, id uuid.UUID) (acme.Authz, error) {
-	a, err := store.Authz(ctx, s.Pool, id, false)
+	a, err := store.ACMEAuthz(ctx, s.Pool, id, false)
 	if errors.Is(err, store.ErrNotFound) || (err == nil && a.AccountID != account) {
 		return a, acme.Prob(acme.ErrMalformed, 404, "no such authorization")
 	}
@@ -612,7 +612,7 @@ func (s *ACME) Authz(ctx context.Context, account, id uuid.UUID) (acme.Authz, er
 func (s *ACME) DeactivateAuthz(ctx context.Context, account, id uuid.UUID) (acme.Authz, error) {
 	var out acme.Authz
 	err := s.tx(ctx, func(tx pgx.Tx) error {
-		a, err := store.Authz(ctx, tx, id, true)
+		a, err := store.ACMEAuthz(ctx, tx, id, true)
 		if errors.Is(err, store.ErrNotFound) || (err == nil && a.AccountID != account) {
 			return acme.Prob(acme.ErrMalformed, 404, "no such authorization")
 		}
@@ -624,7 +624,7 @@ func (s *ACME) DeactivateAuthz(ctx context.Context, account, id uuid.UUID) (acme
 		}
 		a.Status = acme.StatusDeactivated
 		out = a
-		return store.UpdateAuthz(ctx, tx, a)
+		return store.ACMEUpdateAuthz(ctx, tx, a)
 	})
 	return out, err
 }
@@ -640,7 +640,7 @@ func (s *ACME) RespondChallenge(ctx context.Context, a acme.Account, authzID uui
 	var az acme.Authz
 	var ch acme.Challenge
 	err = s.tx(ctx, func(tx pgx.Tx) error {
-		az, err = store.Authz(ctx, tx, authzID, true)
+		az, err = store.ACMEAuthz(ctx, tx, authzID, true)
 		if errors.Is(err, store.ErrNotFound) || (err == nil && az.AccountID != a.ID) {
 			return acme.Prob(acme.ErrMalformed, 404, "no such challenge")
 		}
@@ -667,7 +667,7 @@ func (s *ACME) RespondChallenge(ctx context.Context, a acme.Account, authzID uui
 		}
 		az.Challenges[i].Status = acme.StatusProcessing
 		ch = az.Challenges[i]
-		if err := store.UpdateAuthz(ctx, tx, az); err != nil {
+		if err := store.ACMEUpdateAuthz(ctx, tx, az); err != nil {
 			return err
 		}
 		domain := az.Domain
@@ -684,7 +684,7 @@ func (s *ACME) RespondChallenge(ctx context.Context, a acme.Account, authzID uui
 // validation and issuance: the order becomes processing and
 // ACMEOrderFinalized carries the server application, the customer's
 // verified organization (AC-2) and the account URI.
-func (s *ACME) Finalize(ctx context.Context, a acme.Account, orderID uuid.UUID, csrDER []byte, accountURI string) (OrderView, error) {
+func (s *ACME) Finalize(ctx context.Context, a acme.Account, orderID uuid.UUID, csrDER []byte, accountURI string) (ACMEOrderView, error) {
 	view, err := s.Order(ctx, a.ID, orderID)
 	if err != nil {
 		return view, err
@@ -758,7 +758,7 @@ func (s *ACME) Finalize(ctx context.Context, a acme.Account, orderID uuid.UUID, 
 			CoverageEnd: coverage, ACMEAccountURI: accountURI},
 	}
 	err = s.tx(ctx, func(tx pgx.Tx) error {
-		o, err := store.Order(ctx, tx, orderID, true)
+		o, err := store.ACMEOrder(ctx, tx, orderID, true)
 		if err != nil {
 			return err
 		}
@@ -766,7 +766,7 @@ func (s *ACME) Finalize(ctx context.Context, a acme.Account, orderID uuid.UUID, 
 			return acme.Prob(acme.ErrOrderNotReady, 403, "the order is %s, not ready", o.Status)
 		}
 		if o.Replaces != "" {
-			old, err := store.CertificateBy(ctx, tx, "cert_id", o.Replaces, false)
+			old, err := store.ACMECertificateBy(ctx, tx, "cert_id", o.Replaces, false)
 			if err != nil {
 				return err
 			}
@@ -774,7 +774,7 @@ func (s *ACME) Finalize(ctx context.Context, a acme.Account, orderID uuid.UUID, 
 			application.Server.RenewalOf, application.Server.Decision = old.ID, "renewal: ACME order replaces "+o.Replaces
 		}
 		o.Status, o.ApplicationID, o.UpdatedAt = acme.StatusProcessing, &appID, now
-		if err := store.UpdateOrder(ctx, tx, o); err != nil {
+		if err := store.ACMEUpdateOrder(ctx, tx, o); err != nil {
 			return err
 		}
 		view.Order, view.Status = o, o.Status
@@ -789,7 +789,7 @@ func (s *ACME) Finalize(ctx context.Context, a acme.Account, orderID uuid.UUID, 
 
 // Certificate returns the PEM chain of an order's certificate.
 func (s *ACME) Certificate(ctx context.Context, account uuid.UUID, id string) (acme.Certificate, error) {
-	c, err := store.CertificateBy(ctx, s.Pool, "id", id, false)
+	c, err := store.ACMECertificateBy(ctx, s.Pool, "id", id, false)
 	if errors.Is(err, store.ErrNotFound) || (err == nil && c.AccountID != account) {
 		return c, acme.Prob(acme.ErrMalformed, 404, "no such certificate")
 	}
@@ -801,7 +801,7 @@ func (s *ACME) RenewalInfo(ctx context.Context, certID string) (acme.Certificate
 	if _, _, p := acme.ParseCertID(certID); p != nil {
 		return acme.Certificate{}, p
 	}
-	c, err := store.CertificateBy(ctx, s.Pool, "cert_id", certID, false)
+	c, err := store.ACMECertificateBy(ctx, s.Pool, "cert_id", certID, false)
 	if errors.Is(err, store.ErrNotFound) {
 		return c, acme.Prob(acme.ErrMalformed, 404, "no certificate has this certID")
 	}
@@ -822,10 +822,10 @@ func (s *ACME) ReplaceEarly(ctx context.Context, keys []string, reason, actor st
 	now := s.Clock.Now()
 	err := s.tx(ctx, func(tx pgx.Tx) error {
 		for _, k := range keys {
-			c, err := store.CertificateBy(ctx, tx, "id", k, true)
+			c, err := store.ACMECertificateBy(ctx, tx, "id", k, true)
 			if errors.Is(err, store.ErrNotFound) {
 				if n, ok := new(big.Int).SetString(strings.ToLower(strings.ReplaceAll(k, ":", "")), 16); ok {
-					c, err = store.CertificateBy(ctx, tx, "serial", n.Text(16), true)
+					c, err = store.ACMECertificateBy(ctx, tx, "serial", n.Text(16), true)
 				}
 			}
 			if errors.Is(err, store.ErrNotFound) {
@@ -849,11 +849,11 @@ func (s *ACME) markEarly(ctx context.Context, tx pgx.Tx, c *acme.Certificate, no
 		return nil
 	}
 	c.ReplaceEarly, c.ReplaceReason = &now, reason
-	return store.UpdateCertificate(ctx, tx, *c)
+	return store.ACMEUpdateCertificate(ctx, tx, *c)
 }
 
-// RevokeRequest is revokeCert's payload (RFC 8555 §7.6).
-type RevokeRequest struct {
+// ACMERevokeRequest is revokeCert's payload (RFC 8555 §7.6).
+type ACMERevokeRequest struct {
 	Certificate string `json:"certificate"`
 	Reason      *int   `json:"reason"`
 }
@@ -863,7 +863,7 @@ var revocationReasons = map[int]string{0: "cessationOfOperation", 1: "keyComprom
 	4: "superseded", 5: "cessationOfOperation"}
 
 // ParseRevocation decodes revokeCert's certificate and reason.
-func ParseRevocation(req RevokeRequest) (*x509.Certificate, string, error) {
+func ParseRevocation(req ACMERevokeRequest) (*x509.Certificate, string, error) {
 	der, err := base64.RawURLEncoding.DecodeString(req.Certificate)
 	if err != nil {
 		return nil, "", acme.Malformed("certificate is not base64url DER")
@@ -890,7 +890,7 @@ func ParseRevocation(req RevokeRequest) (*x509.Certificate, string, error) {
 func (s *ACME) Revoke(ctx context.Context, cert *x509.Certificate, reason string, account *acme.Account) error {
 	now := s.Clock.Now()
 	return s.tx(ctx, func(tx pgx.Tx) error {
-		c, err := store.CertificateBy(ctx, tx, "serial", cert.SerialNumber.Text(16), true)
+		c, err := store.ACMECertificateBy(ctx, tx, "serial", cert.SerialNumber.Text(16), true)
 		if errors.Is(err, store.ErrNotFound) {
 			return acme.Prob(acme.ErrMalformed, 404, "no certificate of this server has this serial")
 		}
@@ -957,7 +957,7 @@ func (s *ACME) challengeResult(ctx context.Context, tx pgx.Tx, authzID, method s
 	if err != nil {
 		return bus.Permanent(err)
 	}
-	az, err := store.Authz(ctx, tx, id, true)
+	az, err := store.ACMEAuthz(ctx, tx, id, true)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil
 	}
@@ -983,15 +983,15 @@ func (s *ACME) challengeResult(ctx context.Context, tx pgx.Tx, authzID, method s
 		az.Challenges[i].Status, az.Challenges[i].Error = acme.StatusInvalid, failure
 		az.Status = acme.StatusInvalid
 	}
-	if err := store.UpdateAuthz(ctx, tx, az); err != nil {
+	if err := store.ACMEUpdateAuthz(ctx, tx, az); err != nil {
 		return err
 	}
-	orders, err := store.OrdersWithAuthz(ctx, tx, az.ID)
+	orders, err := store.ACMEOrdersWithAuthz(ctx, tx, az.ID)
 	if err != nil {
 		return err
 	}
 	for _, o := range orders {
-		authzs, err := store.Authzs(ctx, tx, o.AuthzIDs)
+		authzs, err := store.ACMEAuthzs(ctx, tx, o.AuthzIDs)
 		if err != nil {
 			return err
 		}
@@ -1003,7 +1003,7 @@ func (s *ACME) challengeResult(ctx context.Context, tx pgx.Tx, authzID, method s
 		if st == acme.StatusInvalid && failure != nil {
 			o.Error = failure
 		}
-		if err := store.UpdateOrder(ctx, tx, o); err != nil {
+		if err := store.ACMEUpdateOrder(ctx, tx, o); err != nil {
 			return err
 		}
 	}
@@ -1022,7 +1022,7 @@ func (s *ACME) onIssued(ctx context.Context, tx pgx.Tx, env events.Envelope) err
 	if err != nil {
 		return nil
 	}
-	o, err := store.OrderByApplication(ctx, tx, appID)
+	o, err := store.ACMEOrderByApplication(ctx, tx, appID)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil // not an ACME order
 	}
@@ -1041,20 +1041,20 @@ func (s *ACME) onIssued(ctx context.Context, tx pgx.Tx, env events.Envelope) err
 	if err != nil {
 		return bus.Permanent(err)
 	}
-	inserted, err := store.InsertCertificate(ctx, tx, acme.Certificate{ID: ev.CertificateID, OrderID: o.ID, AccountID: o.AccountID,
+	inserted, err := store.ACMEInsertCertificate(ctx, tx, acme.Certificate{ID: ev.CertificateID, OrderID: o.ID, AccountID: o.AccountID,
 		Serial: leaf.SerialNumber.Text(16), CertID: certID, PEMChain: ev.PEMChain, NotBefore: leaf.NotBefore, NotAfter: leaf.NotAfter})
 	if err != nil || !inserted {
 		return err
 	}
 	o.Status, o.CertificateID, o.UpdatedAt = acme.StatusValid, ev.CertificateID, s.Clock.Now()
-	if err := store.UpdateOrder(ctx, tx, o); err != nil {
+	if err := store.ACMEUpdateOrder(ctx, tx, o); err != nil {
 		return err
 	}
 	if o.Replaces != "" {
-		old, err := store.CertificateBy(ctx, tx, "cert_id", o.Replaces, true)
+		old, err := store.ACMECertificateBy(ctx, tx, "cert_id", o.Replaces, true)
 		if err == nil && old.ReplacedBy == nil {
 			old.ReplacedBy = &o.ID
-			return store.UpdateCertificate(ctx, tx, old)
+			return store.ACMEUpdateCertificate(ctx, tx, old)
 		}
 		if err != nil && !errors.Is(err, store.ErrNotFound) {
 			return err
@@ -1075,7 +1075,7 @@ func (s *ACME) onRejected(ctx context.Context, tx pgx.Tx, env events.Envelope) e
 	if err != nil {
 		return nil
 	}
-	o, err := store.OrderByApplication(ctx, tx, appID)
+	o, err := store.ACMEOrderByApplication(ctx, tx, appID)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil
 	}
@@ -1088,7 +1088,7 @@ func (s *ACME) onRejected(ctx context.Context, tx pgx.Tx, env events.Envelope) e
 	}
 	o.Status, o.UpdatedAt = acme.StatusInvalid, s.Clock.Now()
 	o.Error = &acme.Problem{Type: typ, Status: 403, Detail: detail}
-	return store.UpdateOrder(ctx, tx, o)
+	return store.ACMEUpdateOrder(ctx, tx, o)
 }
 
 func (s *ACME) onIssuanceFailed(ctx context.Context, tx pgx.Tx, env events.Envelope) error {
@@ -1103,7 +1103,7 @@ func (s *ACME) onIssuanceFailed(ctx context.Context, tx pgx.Tx, env events.Envel
 	if err != nil {
 		return nil
 	}
-	o, err := store.OrderByApplication(ctx, tx, appID)
+	o, err := store.ACMEOrderByApplication(ctx, tx, appID)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil
 	}
@@ -1116,7 +1116,7 @@ func (s *ACME) onIssuanceFailed(ctx context.Context, tx pgx.Tx, env events.Envel
 	}
 	o.Status, o.UpdatedAt = acme.StatusInvalid, s.Clock.Now()
 	o.Error = &acme.Problem{Type: typ, Status: 500, Detail: fmt.Sprintf("issuance failed (%s): %s", ev.Stage, ev.Detail)}
-	return store.UpdateOrder(ctx, tx, o)
+	return store.ACMEUpdateOrder(ctx, tx, o)
 }
 
 // onRevoked records a revocation and moves the certificate's ARI window
@@ -1126,7 +1126,7 @@ func (s *ACME) onRevoked(ctx context.Context, tx pgx.Tx, env events.Envelope) er
 	if err != nil {
 		return err
 	}
-	c, err := store.CertificateBy(ctx, tx, "id", ev.CertificateID, true)
+	c, err := store.ACMECertificateBy(ctx, tx, "id", ev.CertificateID, true)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil
 	}
@@ -1139,5 +1139,5 @@ func (s *ACME) onRevoked(ctx context.Context, tx pgx.Tx, env events.Envelope) er
 		now := s.Clock.Now()
 		c.ReplaceEarly, c.ReplaceReason = &now, "revoked ("+ev.Reason+")"
 	}
-	return store.UpdateCertificate(ctx, tx, c)
+	return store.ACMEUpdateCertificate(ctx, tx, c)
 }
