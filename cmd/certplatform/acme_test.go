@@ -33,6 +33,8 @@ import (
 	"github.com/go-acme/lego/v5/challenge/http01"
 	"github.com/go-acme/lego/v5/lego"
 	"github.com/go-acme/lego/v5/registration"
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 	"github.com/nats-io/nats.go"
 
 	"github.com/certlife/platform/pkg/app"
@@ -166,13 +168,32 @@ func (a *acmeE2E) client() *http.Client {
 	return &http.Client{Timeout: 60 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: a.roots}}}
 }
 
-// eabKey issues an EAB key for a customer with its verified organization.
-func (a *acmeE2E) eabKey(t *testing.T, customer string) (string, string) {
+// customer makes a server customer in intake's schema (the orders flow
+// makes them from a server application or an import) and returns its ID.
+func (a *acmeE2E) customer(t *testing.T, name string) string {
 	t.Helper()
+	conn, err := pgx.Connect(context.Background(), a.cfg.DatabaseURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	id := uuid.NewString()
+	if _, err := conn.Exec(context.Background(), `INSERT INTO intake.customers (id, email, name, language, created_at)
+		VALUES ($1, $2, $3, 'en', now())`, id, "billing@"+name+".example", "Customer "+name); err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
+// eabKey issues an EAB key for a new customer with its verified
+// organization.
+func (a *acmeE2E) eabKey(t *testing.T, name string) (string, string) {
+	t.Helper()
+	customer := a.customer(t, name)
 	r := a.ops("POST", "/ops/v1/acme/eab-keys", map[string]any{"customer": customer,
 		"organization": map[string]any{"duns": "690000001", "name_en": "Certlife Test K.K.",
 			"address": map[string]any{"city": "Chuo-ku", "state": "Tokyo", "country": "JP"}},
-		"contact": map[string]any{"name": "Tech Contact", "email": "tech@" + customer + ".example"}, "term_months": 12})
+		"contact": map[string]any{"name": "Tech Contact", "email": "tech@" + name + ".example"}, "term_months": 12})
 	if r.Status != 201 {
 		t.Fatalf("eab key: %d %s", r.Status, r.Body)
 	}

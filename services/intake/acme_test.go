@@ -57,7 +57,8 @@ type acmeRig struct {
 	httpPort int
 	ca       *testCA
 	// tls serves the same handler over HTTPS: lego requires it.
-	tls *httptest.Server
+	tls       *httptest.Server
+	customers map[string]string // name → customer ID
 }
 
 func startACME(t *testing.T, edit func(*app.Config)) *acmeRig {
@@ -209,13 +210,36 @@ func (c *testCA) sign(t *testing.T, csrPEM string, names []string, now time.Time
 	return chain, serial.Text(16), leaf
 }
 
-// eabKey issues an EAB key for a customer (AC-2) through the ops route.
-func (r *acmeRig) eabKey(t *testing.T, customer string, coverageEnd time.Time) (string, string) {
+// customer makes a server customer (intake's customers; the orders
+// flow makes them from a server application or an import) and returns its
+// ID; one per name.
+func (r *acmeRig) customer(t *testing.T, name string) string {
 	t.Helper()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.customers == nil {
+		r.customers = map[string]string{}
+	}
+	if id, ok := r.customers[name]; ok {
+		return id
+	}
+	id := uuid.NewString()
+	if _, err := r.Unit("intake").Deps.Pool.Exec(context.Background(), `INSERT INTO customers (id, email, name, language, created_at)
+		VALUES ($1, $2, $3, 'en', now())`, id, "billing@"+name+".example", "Customer "+name); err != nil {
+		t.Fatal(err)
+	}
+	r.customers[name] = id
+	return id
+}
+
+// eabKey issues an EAB key for a customer (AC-2) through the ops route.
+func (r *acmeRig) eabKey(t *testing.T, name string, coverageEnd time.Time) (string, string) {
+	t.Helper()
+	customer := r.customer(t, name)
 	body := map[string]any{"customer": customer,
 		"organization": map[string]any{"duns": "690000001", "name_en": "Certlife Test K.K.",
 			"address": map[string]any{"city": "Chuo-ku", "state": "Tokyo", "country": "JP"}},
-		"contact": map[string]any{"name": "Tech Contact", "email": "tech@" + customer + ".example"}, "term_months": 12}
+		"contact": map[string]any{"name": "Tech Contact", "email": "tech@" + name + ".example"}, "term_months": 12}
 	if !coverageEnd.IsZero() {
 		body["coverage_end"] = coverageEnd
 	}
@@ -333,8 +357,23 @@ func TestACME_AC1_AC2_AC3_AC5_Lego(t *testing.T) {
 	}
 	placed := r.WaitEvent(events.TypeOrderPlaced, "", 10*time.Second)
 	op, _ := events.Decode[events.OrderPlaced](placed)
-	if op.Source != events.OrderSourceACME || op.CustomerID != "cust-lego" || op.Product != events.ProductServer {
+	if op.Source != events.OrderSourceACME || op.CustomerID != r.customer(t, "cust-lego") || op.Product != events.ProductServer {
 		t.Fatalf("OrderPlaced %+v", op)
+	}
+	// AC-4: the ACME order is one of the customer's orders, issued, and
+	// its certificate one of the customer's server certificates.
+	var orders, certs int
+	pool := r.Unit("intake").Deps.Pool
+	if err := pool.QueryRow(ctx, `SELECT count(*) FROM orders WHERE customer_id = $1 AND source = 'acme' AND certificate_id IS NOT NULL
+		AND application_id IS NOT NULL AND paid_at IS NOT NULL`, op.CustomerID).Scan(&orders); err != nil {
+		t.Fatal(err)
+	}
+	if err := pool.QueryRow(ctx, `SELECT count(*) FROM server_certificates WHERE customer_id = $1 AND organization = 'Certlife Test K.K.'
+		AND dns_names @> '["www.acme1.test"]'`, op.CustomerID).Scan(&certs); err != nil {
+		t.Fatal(err)
+	}
+	if orders != 1 || certs != 1 {
+		t.Fatalf("orders of part 1: %d issued ACME orders, %d server certificates", orders, certs)
 	}
 
 	// dns-01 for a wildcard and its base, lego's dns-01 solver against the
@@ -688,8 +727,11 @@ func TestACME_AC2_EABKeysOpsRoute(t *testing.T) {
 	if resp := r.Do("POST", "/ops/v1/acme/eab-keys", map[string]any{"customer": "c1"}, "Authorization", "Bearer reviewer-token-0123456789"); resp.Status != 403 {
 		t.Fatalf("reviewer: %d %s", resp.Status, resp.Body)
 	}
-	if resp := r.Ops("POST", "/ops/v1/acme/eab-keys", map[string]any{"customer": "c1"}); resp.Status != 422 {
+	if resp := r.Ops("POST", "/ops/v1/acme/eab-keys", map[string]any{"customer": r.customer(t, "c1")}); resp.Status != 422 || !strings.Contains(string(resp.Body), "organization") {
 		t.Fatalf("no organization: %d %s", resp.Status, resp.Body)
+	}
+	if resp := r.Ops("POST", "/ops/v1/acme/eab-keys", map[string]any{"customer": uuid.NewString()}); resp.Status != 422 || !strings.Contains(string(resp.Body), "no such customer") {
+		t.Fatalf("unknown customer: %d %s", resp.Status, resp.Body)
 	}
 	kid, hmac := r.eabKey(t, "c1", time.Time{})
 	raw, _ := base64.RawURLEncoding.DecodeString(hmac)

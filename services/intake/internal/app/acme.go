@@ -32,6 +32,7 @@ import (
 	"github.com/certlife/platform/pkg/events"
 	"github.com/certlife/platform/pkg/goodkey"
 	"github.com/certlife/platform/services/intake/internal/acme"
+	"github.com/certlife/platform/services/intake/internal/domain"
 	"github.com/certlife/platform/services/intake/internal/store"
 )
 
@@ -147,15 +148,28 @@ type EABKeyIssued struct {
 // returned once and stored only sealed; the issuance is audited.
 func (s *ACME) CreateEABKey(ctx context.Context, customer string, profile acme.Profile, actor string) (EABKeyIssued, error) {
 	var bad []errs.Field
-	if strings.TrimSpace(customer) == "" {
-		bad = append(bad, errs.Field{Name: "customer", Message: "is required"})
+	var cust *domain.Customer
+	if id, err := uuid.Parse(strings.TrimSpace(customer)); err != nil {
+		bad = append(bad, errs.Field{Name: "customer", Message: "must be a customer ID"})
+	} else if c, err := store.GetCustomer(ctx, s.Pool, id); errors.Is(err, store.ErrNotFound) {
+		bad = append(bad, errs.Field{Name: "customer", Message: "no such customer"})
+	} else if err != nil {
+		return EABKeyIssued{}, err
+	} else {
+		cust, customer = &c, c.ID.String()
+		if profile.Contact.Email == "" {
+			profile.Contact.Email = c.Email
+		}
+		if profile.Contact.Name == "" {
+			profile.Contact.Name = c.Name
+		}
 	}
 	o := profile.Organization
 	if o.DUNS == "" || o.NameEn == "" || o.Address.City == "" || o.Address.State == "" || len(o.Address.Country) != 2 {
 		bad = append(bad, errs.Field{Name: "organization", Message: "the verified organization (duns, name_en, address city, state, 2-letter country) is required for OV certificates"})
 	}
-	if !strings.Contains(profile.Contact.Email, "@") {
-		bad = append(bad, errs.Field{Name: "contact.email", Message: "is required"})
+	if cust != nil && !strings.Contains(profile.Contact.Email, "@") {
+		bad = append(bad, errs.Field{Name: "contact.email", Message: "must be an e-mail address"})
 	}
 	if profile.TermMonths < 0 || profile.TermMonths > 120 {
 		bad = append(bad, errs.Field{Name: "term_months", Message: "must be between 1 and 120"})
@@ -529,11 +543,21 @@ func (s *ACME) newAuthz(ctx context.Context, tx pgx.Tx, account uuid.UUID, domai
 	return az, store.ACMEInsertAuthz(ctx, tx, az)
 }
 
-// orderPlaced emits OrderPlaced for an ACME order (AC-4).
+// orderPlaced makes an ACME order one of the customer's orders (AC-4):
+// a row of intake's orders (source acme; paid: the customer's
+// subscription covers it, AC-2), shown by GET /v1/orders with its status
+// from the facts, and OrderPlaced.
 func (s *ACME) orderPlaced(ctx context.Context, tx pgx.Tx, a acme.Account, o acme.Order, prof *acme.Profile, replaced *acme.Certificate) error {
-	email := contactEmail(a, prof)
-	if email == "" || a.CustomerID == "" {
+	custID, err := uuid.Parse(a.CustomerID)
+	if err != nil {
 		return nil // an account without a customer (ACME_EAB_REQUIRED=false) has no order of part 1
+	}
+	cust, err := store.GetCustomer(ctx, tx, custID)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
 	}
 	term := defaultACMETermMonths
 	org := ""
@@ -543,12 +567,25 @@ func (s *ACME) orderPlaced(ctx context.Context, tx pgx.Tx, a acme.Account, o acm
 		}
 		org = prof.Organization.NameEn
 	}
-	p := events.OrderPlaced{OrderID: o.ID.String(), CustomerID: a.CustomerID, Product: events.ProductServer,
+	now := o.CreatedAt
+	row := domain.Order{ID: o.ID, CustomerID: cust.ID, Kind: events.OrderKindNew, Source: events.OrderSourceACME, TermMonths: term,
+		Decision: "new: ACME order", PaidAt: &now, CreatedAt: now}
+	if prof != nil && !prof.CoverageEnd.IsZero() {
+		end := prof.CoverageEnd
+		row.CoverageEnd = &end
+	}
+	p := events.OrderPlaced{OrderID: o.ID.String(), CustomerID: cust.ID.String(), Product: events.ProductServer,
 		Kind: events.OrderKindNew, Source: events.OrderSourceACME, TermMonths: term,
-		Recipient: events.Recipient{Email: email, Language: "en"}, OrganizationName: org,
-		CommonName: o.Identifiers[0].Value, PlacedAt: o.CreatedAt}
+		Recipient: cust.Recipient(), OrganizationName: org, CommonName: o.Identifiers[0].Value, PlacedAt: now}
 	if replaced != nil {
-		p.Kind, p.RenewalOf = events.OrderKindRenewal, replaced.ID
+		row.Kind, row.Decision, p.Kind, p.RenewalOf = events.OrderKindRenewal, "renewal: ACME order replaces "+o.Replaces,
+			events.OrderKindRenewal, replaced.ID
+		if id, err := uuid.Parse(replaced.ID); err == nil {
+			row.RenewalOf = &id
+		}
+	}
+	if err := store.InsertOrder(ctx, tx, row); err != nil {
+		return err
 	}
 	return s.emit(ctx, tx, p, o.ID.String())
 }
@@ -775,6 +812,12 @@ func (s *ACME) Finalize(ctx context.Context, a acme.Account, orderID uuid.UUID, 
 		}
 		o.Status, o.ApplicationID, o.UpdatedAt = acme.StatusProcessing, &appID, now
 		if err := store.ACMEUpdateOrder(ctx, tx, o); err != nil {
+			return err
+		}
+		if _, err := store.UpdateOrder(ctx, tx, o.ID, func(row *domain.Order) error {
+			row.ApplicationID = &appID
+			return nil
+		}); err != nil && !errors.Is(err, store.ErrNotFound) {
 			return err
 		}
 		view.Order, view.Status = o, o.Status
@@ -1050,6 +1093,9 @@ func (s *ACME) onIssued(ctx context.Context, tx pgx.Tx, env events.Envelope) err
 	if err := store.ACMEUpdateOrder(ctx, tx, o); err != nil {
 		return err
 	}
+	if err := s.serverCertificate(ctx, tx, o, ev, leaf); err != nil {
+		return err
+	}
 	if o.Replaces != "" {
 		old, err := store.ACMECertificateBy(ctx, tx, "cert_id", o.Replaces, true)
 		if err == nil && old.ReplacedBy == nil {
@@ -1089,6 +1135,56 @@ func (s *ACME) onRejected(ctx context.Context, tx pgx.Tx, env events.Envelope) e
 	o.Status, o.UpdatedAt = acme.StatusInvalid, s.Clock.Now()
 	o.Error = &acme.Problem{Type: typ, Status: 403, Detail: detail}
 	return store.ACMEUpdateOrder(ctx, tx, o)
+}
+
+// serverCertificate records an ACME order's certificate as the
+// customer's (AC-4: visible and renewable through both front doors, SV-5,
+// SV-11) and marks the order of part 1 issued.
+func (s *ACME) serverCertificate(ctx context.Context, tx pgx.Tx, o acme.Order, ev events.CertificateIssued, leaf *x509.Certificate) error {
+	certID, err := uuid.Parse(ev.CertificateID)
+	if err != nil {
+		return nil
+	}
+	if _, err := store.UpdateOrder(ctx, tx, o.ID, func(row *domain.Order) error {
+		row.CertificateID = &certID
+		return nil
+	}); errors.Is(err, store.ErrNotFound) {
+		return nil // not an order of part 1 (no customer)
+	} else if err != nil {
+		return err
+	}
+	a, err := store.ACMEAccount(ctx, tx, o.AccountID, false)
+	if err != nil {
+		return err
+	}
+	prof, err := s.profileOf(ctx, tx, a)
+	if err != nil || prof == nil {
+		return err
+	}
+	custID, err := uuid.Parse(a.CustomerID)
+	if err != nil {
+		return nil
+	}
+	po := prof.Organization
+	org := events.ServerOrganization{DUNS: po.DUNS, NameEn: po.NameEn, Address: events.ServerAddress{Street: po.Address.Street,
+		City: po.Address.City, State: po.Address.State, PostalCode: po.Address.PostalCode, Country: po.Address.Country}}
+	cn := leaf.Subject.CommonName
+	if cn == "" && len(leaf.DNSNames) > 0 {
+		cn = leaf.DNSNames[0]
+	}
+	coverage := prof.CoverageEnd
+	if coverage.Before(leaf.NotAfter) {
+		coverage = leaf.NotAfter
+	}
+	_, err = store.InsertServerCertificate(ctx, tx, domain.ServerCertificate{
+		ID: certID, CustomerID: custID, ApplicationID: o.ApplicationID, OrderID: &o.ID,
+		DN: domain.IssuedDN(cn, org), DNSNames: leaf.DNSNames, Serial: ev.Serial, IssuerDN: ev.Issuer,
+		NotBefore: leaf.NotBefore, NotAfter: leaf.NotAfter, CoverageEnd: coverage, Organization: org, CreatedAt: s.Clock.Now(),
+	})
+	if errors.Is(err, store.ErrExists) {
+		return nil
+	}
+	return err
 }
 
 func (s *ACME) onIssuanceFailed(ctx context.Context, tx pgx.Tx, env events.Envelope) error {
