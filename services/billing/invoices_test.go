@@ -3,7 +3,6 @@ package billing
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -329,5 +328,3 @@ func jsonBody(t *testing.T, v any) []byte {
 	}
 	return b
 }
-
-var _ = fmt.Sprintf
