@@ -58,6 +58,9 @@ func (a *App) OrderPlaced(ctx context.Context, tx pgx.Tx, env events.Envelope) e
 	if err != nil || !created {
 		return err
 	}
+	if err := store.LockPrices(ctx, tx, false); err != nil {
+		return err
+	}
 	price, ok, err := store.PriceOf(ctx, tx, o.Product, o.TermMonths)
 	if err != nil {
 		return err
@@ -122,6 +125,9 @@ func (a *App) PutPrices(ctx context.Context, actor string, prices []domain.Price
 	var issued int
 	err := db.InTx(ctx, a.Pool, func(tx pgx.Tx) error {
 		issued = 0
+		if err := store.LockPrices(ctx, tx, true); err != nil {
+			return err
+		}
 		if err := store.ReplacePrices(ctx, tx, prices, actor, now); err != nil {
 			return err
 		}

@@ -21,6 +21,19 @@ import (
 
 // --- prices ----------------------------------------------------------------
 
+// LockPrices serialises a price list change with the invoicing of
+// orders: the change takes it exclusively, each invoicing shared, so an
+// order is either priced by the list it saw or seen waiting by the change
+// that prices it — never left waiting by a change that committed in between.
+func LockPrices(ctx context.Context, tx pgx.Tx, exclusive bool) error {
+	sql := `SELECT pg_advisory_xact_lock_shared(hashtextextended('billing.prices', 0))`
+	if exclusive {
+		sql = `SELECT pg_advisory_xact_lock(hashtextextended('billing.prices', 0))`
+	}
+	_, err := tx.Exec(ctx, sql)
+	return err
+}
+
 // ReplacePrices replaces the whole price list.
 func ReplacePrices(ctx context.Context, tx pgx.Tx, prices []domain.Price, by string, now time.Time) error {
 	if _, err := tx.Exec(ctx, `DELETE FROM prices`); err != nil {
