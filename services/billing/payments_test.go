@@ -1,6 +1,8 @@
 package billing
 
 import (
+	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -432,3 +434,40 @@ func TestBankStatement_BI3_MalformedChangesNothing(t *testing.T) {
 		t.Errorf("%+v", res)
 	}
 }
+
+// BI-2: concurrent deliveries — the same event ID many times, and two
+// different events paying one invoice — confirm the payment exactly once.
+func TestWebhook_BI2_ConcurrentDeliveriesPayOnce(t *testing.T) {
+	p := start(t)
+	mustPrices(t, p, serverPrice)
+	inv := invoiced(t, p, order("cust-"+uuid.NewString()[:8]))
+	same := jsonBody(t, webhookEvent("payment.succeeded", inv.Number, inv.Total, "JPY"))
+	other := jsonBody(t, webhookEvent("payment.succeeded", inv.Number, inv.Total, "JPY"))
+	bodies := [][]byte{same, same, same, other, same, other}
+	results := make(chan string, len(bodies))
+	for _, b := range bodies {
+		go func() {
+			sig := domain.Sign(webhookSecret, p.Clock.Now(), b)
+			r := testenv.Client{T: t, BaseURL: p.Server.URL}.Do("POST", "/v1/webhooks/payments", b, "Webhook-Signature", sig)
+			var o struct {
+				Outcome string `json:"outcome"`
+			}
+			_ = jsonUnmarshal(r.Body, &o)
+			results <- fmt.Sprint(r.Status, " ", o.Outcome)
+		}()
+	}
+	got := map[string]int{}
+	for range bodies {
+		got[<-results]++
+	}
+	if got["200 applied"] != 1 || got["200 duplicate"] != 4 || got["200 listed"] != 1 {
+		t.Errorf("outcomes %v, want one applied, four duplicates and the other event listed (a second payment)", got)
+	}
+	p.WaitEvent(events.TypePaymentConfirmed, inv.OrderID, wait)
+	p.Settle(billingapp.ConsumerOrders, wait)
+	if n := len(p.Events(events.TypePaymentConfirmed)); n != 1 {
+		t.Errorf("%d PaymentConfirmed", n)
+	}
+}
+
+func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
