@@ -10,8 +10,10 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"time"
 
+	"github.com/caarlos0/env/v11"
 	"github.com/go-chi/chi/v5"
 
 	"github.com/certlife/platform/pkg/app"
@@ -42,6 +44,15 @@ type Options struct {
 	Throttle *domain.Throttle
 	// SessionTTL is the life of a session and its token (30 minutes).
 	SessionTTL time.Duration
+	// AutoReapplyAfter replaces AUTO_REAPPLY_AFTER (SV-4); negative: off.
+	AutoReapplyAfter time.Duration
+}
+
+// serverConfig is intake's own configuration of server orders.
+type serverConfig struct {
+	// AutoReapplyAfter: a paid renewal order nobody applied for within
+	// this period is applied for with the previous data (SV-4); 0 = off.
+	AutoReapplyAfter time.Duration `env:"AUTO_REAPPLY_AFTER" envDefault:"336h"`
 }
 
 // NewDefinition is intake with options.
@@ -103,12 +114,27 @@ func newService(d *app.Deps, o Options) (app.Service, error) {
 	if ttl <= 0 {
 		ttl = 30 * time.Minute
 	}
+	var sc serverConfig
+	if err := env.Parse(&sc); err != nil {
+		return nil, err
+	}
+	if o.AutoReapplyAfter != 0 {
+		sc.AutoReapplyAfter = max(o.AutoReapplyAfter, 0)
+	}
+	if sc.AutoReapplyAfter < 0 {
+		return nil, errors.New("AUTO_REAPPLY_AFTER must not be negative (0 turns it off)")
+	}
+	public := strings.TrimRight(strings.TrimSpace(c.PublicURL), "/")
+	if public == "" {
+		public = "http://" + c.HTTPAddr
+	}
 	metrics := intakeapp.NewMetrics(d.Registry)
 	uc := &intakeapp.Service{
 		Pool: d.Pool, NC: d.NC, Clock: d.Clock, Log: d.Log,
 		CancelWindow: c.CancelWindow, SessionTTL: ttl, NotifierKey: notifier, CodeKey: codeKey,
 		Signer: signer, Verifier: verifier, Throttle: throttle, CodeRequests: domain.DefaultCodeRequests(), Metrics: metrics,
-		Hasher: intakeapp.NewHasher(c.Argon2Concurrency, queue, o.Argon2Wait, metrics),
+		Hasher:    intakeapp.NewHasher(c.Argon2Concurrency, queue, o.Argon2Wait, metrics),
+		PublicURL: public, ServerTermMonths: domain.MonthsOf(c.TermServer), AutoReapplyAfter: sc.AutoReapplyAfter,
 	}
 	if err := registerRetention(d, uc); err != nil {
 		return nil, err
@@ -130,6 +156,8 @@ func registerRetention(d *app.Deps, uc *intakeapp.Service) error {
 			Prune: uc.PruneLoginFailures}),
 		// Requests for a fresh code count for an hour (PC-16).
 		d.Retention.Register(retention.Rule{Table: "code_requests", Column: "at", Period: uc.CodeRequests.Window + time.Hour}),
+		// Password-setup links a day after they expired (used or not).
+		d.Retention.Register(retention.Rule{Table: "customer_setup_tokens", Column: "expires_at", Period: 24 * time.Hour}),
 	)
 }
 
@@ -164,5 +192,6 @@ func (s *service) Hasher() *intakeapp.Hasher { return s.uc.Hasher }
 
 func (s *service) Start(ctx context.Context) error {
 	s.d.Timers.Handle(intakeapp.TimerCancelWindow, s.uc.CloseWindow)
+	s.d.Timers.Handle(intakeapp.TimerAutoReapply, s.uc.AutoReapply)
 	return s.d.Bus.Start(ctx, bus.Consumer{Name: "intake-applications", Handlers: s.uc.Handlers()})
 }

@@ -42,6 +42,13 @@ var Routes = []Route{
 	{"/ops/v1/maintenance-windows/*", "intake"},
 	{"/ops/v1/applications", "intake"},
 	{"/ops/v1/applications/*", "intake"},
+	// intake: server customers and orders (SV-1, SV-2, SV-12).
+	{"/v1/orders", "intake"},
+	{"/v1/orders/*", "intake"},
+	{"/v1/certificates/{id}/renewal-intent", "intake"},
+	{"/v1/renewal-intents", "intake"},
+	{"/v1/customers/password", "intake"},
+	{"/ops/v1/certificates/import", "intake"},
 
 	// issuer: every other certificate route, CA certificates, CRLs,
 	// revocation.
@@ -50,6 +57,8 @@ var Routes = []Route{
 	{"/ca/*", "issuer"},
 	{"/crl/*", "issuer"},
 	{"/ops/v1/revocations", "issuer"},
+	{"/ops/v1/mass-revocations", "issuer"},
+	{"/ops/v1/mass-revocations/*", "issuer"},
 	{"/ops/v1/issuance-failures", "issuer"},
 	{"/ops/v1/issuance-failures/*", "issuer"},
 
