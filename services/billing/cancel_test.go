@@ -7,6 +7,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/certlife/platform/pkg/events"
+	"github.com/certlife/platform/pkg/testenv"
 	billingapp "github.com/certlife/platform/services/billing/internal/app"
 	"github.com/certlife/platform/services/billing/internal/domain"
 )
@@ -30,7 +31,7 @@ func TestOrderCancelled_BI3_VoidsTheInvoice(t *testing.T) {
 	o := order(customer)
 	inv := invoiced(t, p, o)
 	p.Publish(orderCancelled(o), "")
-	p.Settle(billingapp.ConsumerOrders, wait)
+	waitInvoiceStatus(t, p, o.OrderID, domain.InvoiceVoid)
 	var got map[string]any
 	r := p.Do("GET", "/v1/invoices/"+inv.InvoiceID, nil, "Authorization", "Bearer "+tok)
 	r.JSON(t, &got)
@@ -48,16 +49,16 @@ func TestOrderCancelled_BI3_VoidsTheInvoice(t *testing.T) {
 	// The cancellation first, the order after it.
 	early := order(customer)
 	p.Publish(orderCancelled(early), "")
-	p.Settle(billingapp.ConsumerOrders, wait)
+	waitInvoiceStatus(t, p, early.OrderID, domain.InvoiceVoid)
 	p.Publish(early, "")
 
 	// An order waiting for a price, cancelled, then priced.
 	waiting := order(customer)
 	waiting.TermMonths = 36
 	p.Publish(waiting, "")
-	p.Settle(billingapp.ConsumerOrders, wait)
+	waitInvoiceStatus(t, p, waiting.OrderID, domain.InvoiceAwaitingPrice)
 	p.Publish(orderCancelled(waiting), "")
-	p.Settle(billingapp.ConsumerOrders, wait)
+	waitInvoiceStatus(t, p, waiting.OrderID, domain.InvoiceVoid)
 	mustPrices(t, p, append(serverPrice, domain.Price{Product: "server", TermMonths: 36, Currency: "JPY", Amount: 120000, TaxRate: 10}))
 
 	// Paid, then cancelled.
@@ -66,6 +67,9 @@ func TestOrderCancelled_BI3_VoidsTheInvoice(t *testing.T) {
 	outcome(t, postWebhook(t, p, jsonBody(t, webhookEvent("payment.succeeded", pinv.Number, pinv.Total, "JPY")), 0))
 	p.WaitEvent(events.TypePaymentConfirmed, paid.OrderID, wait)
 	p.Publish(orderCancelled(paid), "")
+	testenv.Eventually(t, wait, "the paid order's cancellation listed", func() bool {
+		return count(t, p, `SELECT count(*) FROM payment_exceptions WHERE kind = 'cancelled_after_payment'`) == 1
+	})
 	p.Settle(billingapp.ConsumerOrders, wait)
 
 	for _, id := range []string{early.OrderID, waiting.OrderID} {
