@@ -96,6 +96,15 @@ type Config struct {
 	// or secret stops its start instead.
 	DevMode bool `env:"-"`
 
+	// Invoices (BI-4, billing). InvoiceRegistrationNumber is the issuer's
+	// qualified invoice registration number, "T" + a 13-digit corporate
+	// number; a billing binary refuses to start without a valid one (the
+	// dev runners use DevInvoiceRegistrationNumber).
+	InvoiceRegistrationNumber string        `env:"INVOICE_REGISTRATION_NUMBER"`
+	InvoiceIssuerName         string        `env:"INVOICE_ISSUER_NAME" envDefault:"Certlife K.K."`
+	InvoiceBankAccount        string        `env:"INVOICE_BANK_ACCOUNT"`
+	InvoicePaymentTerm        time.Duration `env:"INVOICE_PAYMENT_TERM" envDefault:"720h"`
+
 	// HTTP server timeouts (SE-9); see NewServer.
 	HTTPReadHeaderTimeout time.Duration `env:"HTTP_READ_HEADER_TIMEOUT" envDefault:"10s"`
 	HTTPReadTimeout       time.Duration `env:"HTTP_READ_TIMEOUT" envDefault:"30s"`
@@ -135,6 +144,11 @@ type Config struct {
 	RetentionInterval time.Duration `env:"RETENTION_INTERVAL" envDefault:"1h"`
 	RetentionBatch    int           `env:"RETENTION_BATCH" envDefault:"1000"`
 }
+
+// DevInvoiceRegistrationNumber is the registration number the dev runners
+// (all-in-one, split mode) invoice under when INVOICE_REGISTRATION_NUMBER
+// is unset: a valid shape, not a real issuer's.
+const DevInvoiceRegistrationNumber = "T7000012050002"
 
 // LoadConfig parses the environment.
 func LoadConfig() (Config, error) {
@@ -191,6 +205,7 @@ func (c Config) LogValue() slog.Value {
 		slog.Int("ct_min_scts", c.CTMinSCTs),
 		slog.Duration("ct_submit_timeout", c.CTSubmitTimeout),
 		slog.Bool("dev_mode", c.DevMode),
+		slog.String("invoice_registration_number", c.InvoiceRegistrationNumber),
 		slog.Duration("product_term_client", c.TermClient),
 		slog.Duration("product_term_server", c.TermServer),
 		slog.String("trusted_proxies", c.TrustedProxies),

@@ -54,7 +54,7 @@ func pdftotext(t *testing.T, pdf []byte) string {
 
 // The PDF a person prints states the qualified-invoice registration
 // number, the tax per rate and the total, in Japanese (BI-4, SV-1).
-func TestRender_Japanese_StatesRegistrationTaxTotal(t *testing.T) {
+func TestRender_BI4_JapaneseStatesRegistrationTaxTotal(t *testing.T) {
 	pdf, err := Render(sample(), "ja")
 	if err != nil {
 		t.Fatal(err)
@@ -75,7 +75,7 @@ func TestRender_Japanese_StatesRegistrationTaxTotal(t *testing.T) {
 	}
 }
 
-func TestRender_English_StatesRegistrationTaxTotal(t *testing.T) {
+func TestRender_BI4_EnglishStatesRegistrationTaxTotal(t *testing.T) {
 	inv := sample()
 	inv.Currency = "USD"
 	inv.Lines[0] = events.InvoiceLine{Description: "OV server certificate, 12 months", Quantity: 1, UnitPrice: 32000, Amount: 32000, TaxRate: 10}
@@ -118,4 +118,19 @@ func TestFormatAmount_BI4(t *testing.T) {
 			t.Errorf("FormatAmount(%d, %s) = %q, want %q", c.minor, c.cur, got, c.want)
 		}
 	}
+}
+
+// BenchmarkRender: one Japanese invoice PDF (the font is parsed and
+// subset on every call).
+func BenchmarkRender(b *testing.B) {
+	inv := sample()
+	var size int
+	for b.Loop() {
+		pdf, err := Render(inv, "ja")
+		if err != nil {
+			b.Fatal(err)
+		}
+		size = len(pdf)
+	}
+	b.ReportMetric(float64(size), "bytes/pdf")
 }

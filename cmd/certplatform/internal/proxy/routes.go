@@ -65,8 +65,15 @@ var Routes = []Route{
 	{"/ops/v1/issuance-failures", "issuer"},
 	{"/ops/v1/issuance-failures/*", "issuer"},
 
-	// billing: coupons.
+	// billing: coupons, prices, invoices, payments.
 	{"/ops/v1/coupons", "billing"},
+	{"/ops/v1/prices", "billing"},
+	{"/ops/v1/invoices", "billing"},
+	{"/ops/v1/bank-statements", "billing"},
+	{"/ops/v1/payment-exceptions", "billing"},
+	{"/ops/v1/payment-exceptions/*", "billing"},
+	{"/v1/invoices/*", "billing"},
+	{"/v1/webhooks/payments", "billing"},
 
 	// validation: the review queue, the registry, validation records.
 	{"/ops/v1/reviews", "validation"},
