@@ -127,7 +127,7 @@ func New(d *app.Deps) (app.Service, error) {
 	metrics := issuance.NewMetrics(d.Registry)
 	svc := &issuance.Service{
 		Pool: d.Pool, Clock: d.Clock, CA: h, Log: d.Log, Term: d.Config.TermClient,
-		Metrics: metrics, MinSCTs: d.Config.CTMinSCTs,
+		Metrics: metrics, MinSCTs: d.Config.CTMinSCTs, CoverageLead: d.Config.CoverageReissueLead,
 		CT: &ct.Submitter{Logs: logs, Timeout: d.Config.CTSubmitTimeout, Log: d.Log, Observe: func(log string, ok bool) {
 			result := "sct"
 			if !ok {
@@ -184,6 +184,7 @@ func (s *Service) Start(ctx context.Context) error {
 	s.d.Timers.Handle(issuance.TimerMassRevocation, s.svc.OnMassRevocationTimer)
 	s.d.Timers.Handle(issuance.TimerPKCS12Purge, s.svc.OnPKCS12Purge)
 	s.d.Timers.Handle(issuance.TimerTLSIssue, s.svc.OnTLSIssue)
+	s.d.Timers.Handle(issuance.TimerCoverageReissue, s.svc.OnCoverageReissue)
 	if err := s.svc.BackfillSPKI(ctx); err != nil {
 		return err
 	}
