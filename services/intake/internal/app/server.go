@@ -154,7 +154,7 @@ func (s *Service) applyServer(ctx context.Context, tx pgx.Tx, cust domain.Custom
 		CustomerID: cust.ID.String(), OrderID: order.ID.String(), TermMonths: v.TermMonths, CSR: v.CSR,
 		CommonName: v.Subject.CommonName, Domains: v.Domains, DCV: v.DCV, TechnicalContact: v.Contact,
 		Organization: v.Organization, Decision: d.Reason, CarryOverDays: d.CarryOverDays, CoverageEnd: d.CoverageEnd,
-		AutoReapplied: auto,
+		AutoReapplied: auto, ReuseKey: v.ReuseKey,
 	}
 	app := domain.Application{
 		ID: appID, ApplicantID: cust.ID, Product: events.ProductServer, Kind: d.Kind, Status: domain.StatusProvisional,
