@@ -811,7 +811,7 @@ func (r *rig) issue(t testing.TB, app events.Application, notAfter time.Time) st
 	certID := uuid.NewString()
 	r.Publish(events.CertificateIssued{CertificateID: certID, ApplicationID: app.ID, ApplicantID: app.ApplicantID,
 		Product: "server", Kind: app.Kind, Recipient: events.Recipient{Email: app.Server.TechnicalContact.Email},
-		Serial: "0a0b0c", Issuer: "CN=Certlife TLS CA", NotBefore: r.Clock.Now(), NotAfter: notAfter,
+		Serial: strings.ReplaceAll(certID, "-", ""), Issuer: "CN=Certlife TLS CA", NotBefore: r.Clock.Now(), NotAfter: notAfter,
 		CustomerID: app.Server.CustomerID, OrderID: app.Server.OrderID, DNSNames: app.Server.Names()}, app.ID)
 	return certID
 }
