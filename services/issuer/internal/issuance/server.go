@@ -411,7 +411,7 @@ func (s *Service) recordServerIssued(ctx context.Context, tx pgx.Tx, c *store.Ce
 		Recipient: events.Recipient{Email: contact.Email, Language: c.Language, Name: contact.Name}, Serial: serialHex, Issuer: iss.Slug,
 		NotBefore: cert.NotBefore, NotAfter: cert.NotAfter,
 		CustomerID: req.CustomerID, OrderID: req.OrderID, DNSNames: got.names, TechnicalContact: &contact,
-		PEMChain: pemChain,
+		PEMChain: pemChain, CoverageEnd: req.CoverageEnd,
 	}, c.CorrelationID); err != nil {
 		return err
 	}

@@ -24,13 +24,13 @@ const TimerCoverageCSRReminder = "notifier.coverage_csr_reminder"
 
 // coverageReminder is the reminder timer's payload: the request's mail.
 type coverageReminder struct {
-	Recipient   string      `json:"recipient"`
-	Language    string      `json:"language"`
-	SubjectID   string      `json:"subject_id"`
-	Correlation string      `json:"correlation"`
+	Recipient   string `json:"recipient"`
+	Language    string `json:"language"`
+	SubjectID   string `json:"subject_id"`
+	Correlation string `json:"correlation"`
 	// CausedBy is the request's event: the reminder's cause (NO-4).
 	CausedBy uuid.UUID   `json:"caused_by"`
-	Data        domain.Data `json:"data"`
+	Data     domain.Data `json:"data"`
 }
 
 func (a *App) onCoverageCSRRequested(ctx context.Context, tx pgx.Tx, env events.Envelope) error {
