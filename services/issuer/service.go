@@ -25,6 +25,7 @@ import (
 	"github.com/certlife/platform/services/issuer/internal/api"
 	"github.com/certlife/platform/services/issuer/internal/ca"
 	"github.com/certlife/platform/services/issuer/internal/ct"
+	"github.com/certlife/platform/services/issuer/internal/domain"
 	"github.com/certlife/platform/services/issuer/internal/issuance"
 )
 
@@ -156,6 +157,12 @@ func ctLogs(cfg app.Config, log *slog.Logger) ([]*ct.Log, error) {
 	}
 	if cfg.CTSubmitTimeout <= 0 {
 		return nil, errors.New("CT_SUBMIT_TIMEOUT must be a positive duration")
+	}
+	// IS-4: a lead as long as a certificate would reissue it at once, and
+	// its replacement too, until the coverage ends.
+	if cfg.CoverageReissueLead <= 0 || cfg.CoverageReissueLead > domain.MaxCoverageReissueLead {
+		return nil, fmt.Errorf("COVERAGE_REISSUE_LEAD must be positive and at most %s (under the shortest certificate's validity)",
+			domain.MaxCoverageReissueLead)
 	}
 	logs, err := ct.ParseLogs(cfg.CTLogs)
 	if err != nil {

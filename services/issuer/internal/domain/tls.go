@@ -184,6 +184,11 @@ func ServerNames(commonName string, domains []string) ([]string, error) {
 // current certificate's last 30 days; COVERAGE_REISSUE_LEAD).
 const CoverageReissueLead = 30 * Day
 
+// MaxCoverageReissueLead bounds COVERAGE_REISSUE_LEAD under the shortest
+// certificate (46 days from 2029-03-15), so that no certificate is
+// reissued as soon as it is issued.
+const MaxCoverageReissueLead = 45 * Day
+
 // CoverageReissueAt is when the reissue of a server certificate valid
 // from notBefore to notAfter, whose coverage ends at coverageEnd, is due
 // (IS-4): lead before notAfter, never before notBefore. There is none
