@@ -424,9 +424,12 @@ func (s *Service) recordServerIssued(ctx context.Context, tx pgx.Tx, c *store.Ce
 	// IS-4: a coverage longer than this certificate is served by a
 	// reissue, announced before its last days. The certificate it
 	// replaces, if any, is left to expire (not revoked): it is the one
-	// the customer's servers are using until they install this one.
-	if err := s.scheduleCoverageReissue(ctx, tx, c.ID, cert.NotBefore, cert.NotAfter, req.CoverageEnd); err != nil {
-		return err
+	// the customer's servers are using until they install this one. An
+	// ACME client orders its own next certificate.
+	if req.ACMEAccountURI == "" {
+		if err := s.scheduleCoverageReissue(ctx, tx, c.ID, cert.NotBefore, cert.NotAfter, req.CoverageEnd); err != nil {
+			return err
+		}
 	}
 	s.Metrics.Issued.WithLabelValues(events.ProductServer).Inc()
 	s.Log.Info("server certificate issued", "certificate_id", c.ID, "serial", serialHex, "names", got.names,
