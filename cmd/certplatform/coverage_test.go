@@ -73,12 +73,27 @@ func coverageCSR(t *testing.T, cn string) (string, *ecdsa.PrivateKey) {
 	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: der})), key
 }
 
+// issuedDays is IS-4's validity for a server certificate issued at t:
+// one day under the maximum of its issuance date.
+func issuedDays(t time.Time) time.Duration {
+	days := 46
+	switch {
+	case t.Before(time.Date(2026, 3, 15, 0, 0, 0, 0, time.UTC)):
+		days = 397
+	case t.Before(time.Date(2027, 3, 15, 0, 0, 0, 0, time.UTC)):
+		days = 199
+	case t.Before(time.Date(2029, 3, 15, 0, 0, 0, 0, time.UTC)):
+		days = 99
+	}
+	return time.Duration(days) * 24 * time.Hour
+}
+
 // IS-4 through the all-in-one: a 24-month server application gets a
-// first certificate capped at 199 days (validation stood in for); 30
+// first certificate capped by its issuance date (199 days today; validation stood in for); 30
 // days before it expires the issuer announces the reissue, intake asks
 // the customer for a new CSR, the notifier mails them; the CSR posted
-// with a customer session makes the reissue, issued with the new key for
-// 99 days (issued after 2027-03-15) inside the same coverage, and the
+// with a customer session makes the reissue, issued with the new key
+// (99 days when issued after 2027-03-15) inside the same coverage, and the
 // replaced certificate is not revoked.
 func TestAllInOneCoverageReissueWithNewCSR_IS4(t *testing.T) {
 	e := startE2E(t, nil, nil)
@@ -108,7 +123,7 @@ func TestAllInOneCoverageReissueWithNewCSR_IS4(t *testing.T) {
 	}
 	e.approve(prov.Application)
 	first, leaf := e.issuedLeaf(acc.ID)
-	if leaf.NotAfter.Sub(leaf.NotBefore)+time.Second != 199*24*time.Hour || !first.CoverageEnd.Equal(coverageEnd) {
+	if leaf.NotAfter.Sub(leaf.NotBefore)+time.Second != issuedDays(leaf.NotBefore) || !first.CoverageEnd.Equal(coverageEnd) {
 		t.Fatalf("first certificate %s – %s, coverage %s", leaf.NotBefore, leaf.NotAfter, first.CoverageEnd)
 	}
 
@@ -162,7 +177,7 @@ func TestAllInOneCoverageReissueWithNewCSR_IS4(t *testing.T) {
 	pub, _ := x509.MarshalPKIXPublicKey(&newKey.PublicKey)
 	if second.Kind != events.KindReissue || second.PreviousCertificateID != first.CertificateID ||
 		!bytes.Equal(next.RawSubjectPublicKeyInfo, pub) || !second.CoverageEnd.Equal(coverageEnd) ||
-		next.NotAfter.Sub(next.NotBefore)+time.Second != 99*24*time.Hour || next.NotBefore.Before(now.Add(-time.Minute)) {
+		next.NotAfter.Sub(next.NotBefore)+time.Second != issuedDays(next.NotBefore) || next.NotBefore.Before(now.Add(-time.Minute)) {
 		t.Fatalf("reissue %+v: %s – %s", second, next.NotBefore, next.NotAfter)
 	}
 	for _, env := range e.events(events.TypeCertificateRevoked) {
