@@ -62,6 +62,11 @@ func TestCoverageReissueReusesKey_IS4(t *testing.T) {
 		srv.DCV.Method != prev.DCV.Method || !srv.ReuseKey || srv.RenewalOf != "" {
 		t.Fatalf("reissue application %+v", srv)
 	}
+	tok = r.customerLogin(t, "cover@example.co.jp", "a customer password")
+	if o := r.order(t, tok, prev.OrderID); o.CoverageReissue == nil || o.CoverageReissue.Status != "applied" ||
+		!o.CoverageReissue.ReuseKey || o.CoverageReissue.ApplicationID != re.ID {
+		t.Fatalf("order's coverage reissue %+v", o.CoverageReissue)
+	}
 	closed := decode[events.CancelWindowClosed](t, r.WaitEvent(events.TypeCancelWindowClosed, re.ID, 10*time.Second))
 	if closed.Application.Kind != events.KindReissue {
 		t.Fatalf("closed %+v", closed.Application)
@@ -77,7 +82,6 @@ func TestCoverageReissueReusesKey_IS4(t *testing.T) {
 	}
 	// The replacement is the order's certificate now.
 	next := r.issue(t, re, r.Clock.Now().Add(99*24*time.Hour))
-	tok = r.customerLogin(t, "cover@example.co.jp", "a customer password")
 	r.waitOrder(t, tok, prev.OrderID, "replacement", func(o orderView) bool { return o.CertificateID == next })
 }
 
@@ -109,6 +113,12 @@ func TestCoverageReissueAsksForCSR_IS4(t *testing.T) {
 		t.Fatal("an application before the CSR")
 	}
 	tok = r.customerLogin(t, "newkey@example.co.jp", "a customer password")
+	// The order shows the CSR it waits for (SV-12).
+	if o := r.order(t, tok, prov.Application.Server.OrderID); o.CoverageReissue == nil ||
+		o.CoverageReissue.Status != "awaiting_csr" || o.CoverageReissue.CertificateID != certID ||
+		o.CoverageReissue.ApplicationID != req.ApplicationID || !o.CoverageReissue.CSRDue.Equal(notAfter) || o.CoverageReissue.ReuseKey {
+		t.Fatalf("order's coverage reissue %+v", o.CoverageReissue)
+	}
 	other := exampleDN
 	other.CN = "other.example.co.jp"
 	withOU := exampleDN
@@ -154,6 +164,10 @@ func TestCoverageReissueAsksForCSR_IS4(t *testing.T) {
 	}
 	r.WaitEvent(events.TypeCancelWindowClosed, acc.ID, 10*time.Second)
 	problemOf(t, r.Do("POST", path, map[string]any{"csr": csrPEM(t, exampleDN, nil)}, bearer(tok)...), 409)
+	if o := r.order(t, tok, prov.Application.Server.OrderID); o.CoverageReissue == nil ||
+		o.CoverageReissue.Status != "applied" || o.CoverageReissue.CSRReceivedAt == nil {
+		t.Fatalf("order's coverage reissue after the CSR %+v", o.CoverageReissue)
+	}
 }
 
 // problemOf checks an RFC 9457 answer's status.

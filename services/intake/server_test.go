@@ -136,6 +136,15 @@ type orderView struct {
 	Decision      string    `json:"decision"`
 	CoverageEnd   time.Time `json:"coverage_end"`
 	Steps         []step    `json:"steps"`
+	// IS-4 (coverage_test.go).
+	CoverageReissue *struct {
+		CertificateID string     `json:"certificate_id"`
+		ApplicationID string     `json:"application_id"`
+		ReuseKey      bool       `json:"reuse_key"`
+		Status        string     `json:"status"`
+		CSRDue        time.Time  `json:"csr_due"`
+		CSRReceivedAt *time.Time `json:"csr_received_at"`
+	} `json:"coverage_reissue"`
 }
 
 type step struct {

@@ -13,6 +13,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -55,6 +56,9 @@ func (s *Service) onCoverageReissueDue(ctx context.Context, tx pgx.Tx, env event
 	now := s.Clock.Now()
 	r := store.CoverageReissue{CertificateID: certID, ApplicationID: domain.NewID(), PreviousApplication: prev.ID,
 		CustomerID: cust.ID, ReuseKey: ev.ReuseKey, Deadline: ev.NotAfter, RequestedAt: now}
+	if oid, err := uuid.Parse(prev.Server.OrderID); err == nil {
+		r.OrderID = &oid
+	}
 	if ev.ReuseKey {
 		r.CSRReceivedAt = &now
 	}
@@ -148,4 +152,32 @@ func (s *Service) SubmitCoverageCSR(ctx context.Context, id uuid.UUID, who domai
 		return Accepted{}, err
 	}
 	return Accepted{ID: app.ID, Status: app.Status, CancelDeadline: app.CancelDeadline}, nil
+}
+
+// CoverageReissueView is the latest reissue inside an order's coverage,
+// as the customer sees it on the order (SV-12, IS-4).
+type CoverageReissueView struct {
+	CertificateID uuid.UUID  `json:"certificate_id"` // the certificate replaced
+	ApplicationID uuid.UUID  `json:"application_id"`
+	ReuseKey      bool       `json:"reuse_key"`
+	Status        string     `json:"status"` // awaiting_csr | applied
+	CSRDue        time.Time  `json:"csr_due"`
+	RequestedAt   time.Time  `json:"requested_at"`
+	CSRReceivedAt *time.Time `json:"csr_received_at,omitempty"`
+}
+
+func (s *Service) coverageReissueView(ctx context.Context, q store.Q, orderID uuid.UUID) (*CoverageReissueView, error) {
+	r, err := store.LatestCoverageReissue(ctx, q, orderID)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	v := &CoverageReissueView{CertificateID: r.CertificateID, ApplicationID: r.ApplicationID, ReuseKey: r.ReuseKey,
+		Status: "awaiting_csr", CSRDue: r.Deadline, RequestedAt: r.RequestedAt, CSRReceivedAt: r.CSRReceivedAt}
+	if r.CSRReceivedAt != nil {
+		v.Status = "applied"
+	}
+	return v, nil
 }

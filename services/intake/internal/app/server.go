@@ -275,6 +275,8 @@ type OrderView struct {
 	CoverageEnd   *time.Time    `json:"coverage_end,omitempty"`
 	CreatedAt     time.Time     `json:"created_at"`
 	Steps         []domain.Step `json:"steps"`
+	// CoverageReissue: the latest reissue inside the coverage (IS-4).
+	CoverageReissue *CoverageReissueView `json:"coverage_reissue,omitempty"`
 }
 
 func (s *Service) orderView(ctx context.Context, q store.Q, o domain.Order) (OrderView, error) {
@@ -301,6 +303,9 @@ func (s *Service) orderView(ctx context.Context, q store.Q, o domain.Order) (Ord
 		return v, err
 	}
 	v.Steps = domain.Steps(names, rows)
+	if v.CoverageReissue, err = s.coverageReissueView(ctx, q, o.ID); err != nil {
+		return v, err
+	}
 	return v, nil
 }
 
