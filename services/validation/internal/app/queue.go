@@ -78,6 +78,9 @@ func (q *Queue) PaymentConfirmed(ctx context.Context, tx pgx.Tx, env events.Enve
 	if err != nil {
 		return err
 	}
+	if p.ApplicationID == "" {
+		return nil // a server order's payment: the server flow's (ConsumerServer)
+	}
 	now := q.Clock.Now()
 	return store.UpdateForApplication(ctx, tx, p.ApplicationID, now, func(r *domain.Review) error {
 		r.RecordPayment(domain.Payment{Method: p.Method, Reference: p.Reference, At: env.OccurredAt}, env.CorrelationID)
@@ -131,14 +134,21 @@ func (q *Queue) decide(ctx context.Context, tx pgx.Tx, r *domain.Review, approve
 	if err := r.Decide(approve, by, reason, now); err != nil {
 		return err
 	}
+	return q.emitDecision(ctx, tx, r, now)
+}
+
+// emitDecision records an approval in the organization's history and
+// emits the decision's event, in tx.
+func (q *Queue) emitDecision(ctx context.Context, tx pgx.Tx, r *domain.Review, now time.Time) error {
+	by := r.DecidedBy
 	var p events.Payload
-	if approve {
+	if r.Status == domain.StatusApproved {
 		if err := store.RecordApproval(ctx, tx, *r); err != nil {
 			return err
 		}
 		p = events.ReviewApproved{ReviewID: r.ID.String(), Application: *r.Application, Reviewer: by}
 	} else {
-		p = events.ReviewRejected{ReviewID: r.ID.String(), ApplicationID: r.ApplicationID, Reason: reason,
+		p = events.ReviewRejected{ReviewID: r.ID.String(), ApplicationID: r.ApplicationID, Reason: r.Reason,
 			Reviewer: by, Recipient: r.Application.Recipient()}
 	}
 	env, err := events.New(p, now, r.CorrelationID)
