@@ -530,9 +530,8 @@ func (s *Server) onChecked(ctx context.Context, tx pgx.Tx, r CheckResult) error 
 		if err := s.emitValidated(ctx, tx, r.ApplicationID, c.OrderID, v.ID, v.Domain, string(v.Method), *v.ValidatedAt, r.CorrelationID, now); err != nil {
 			return err
 		}
-		if err := timer.Cancel(ctx, tx, TimerDCVCheck, v.ID.String()); err != nil {
-			return err
-		}
+		// The check timer is not cancelled here: this may run inside it
+		// (its row is locked), and it stops by itself once validated.
 		return s.advance(ctx, tx, r.ApplicationID, now)
 	case r.Failure != nil:
 		detail := r.Failure.Error()
