@@ -27,11 +27,14 @@ test:
 bench:
 	BENCH_N=$${BENCH_N:-200} go test -count=1 -run '^$$' -bench BenchmarkClientFlow -benchtime 1x -timeout 20m ./cmd/certplatform/
 
-## build: the all-in-one and one binary per service into bin/
-build: $(BIN)/certplatform $(SERVICES:%=$(BIN)/%)
+## build: the all-in-one, one binary per service and the validation agent into bin/
+build: $(BIN)/certplatform $(SERVICES:%=$(BIN)/%) $(BIN)/validation-agent
 
 $(BIN)/certplatform: FORCE
 	go build -o $@ ./cmd/certplatform
+
+$(BIN)/validation-agent: FORCE
+	go build -o $@ ./services/validation/cmd/validation-agent
 
 $(BIN)/%: FORCE
 	go build -o $@ ./services/$*/cmd/$*
