@@ -5,6 +5,9 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/miekg/dns"
 
 	"github.com/certlife/platform/pkg/events"
 	"github.com/certlife/platform/pkg/testenv"
@@ -329,5 +332,45 @@ func TestServerDCVRouteProblems_SV8(t *testing.T) {
 	st := f.dcvStatus("cust-pr", a.ID)
 	if w := f.domainOf(st, "*.pr.plain.test"); w.Method != domain.MethodDNS {
 		t.Errorf("a refused change changed the wildcard: %+v", w)
+	}
+}
+
+// VA-4: CAA is checked again when an operator approves a server
+// application whose last CAA check is older than the issuer can rely on
+// (8 hours, BR §4.2.2.1): a record that now forbids refuses the approval
+// (409 caa-forbids, recorded); once it permits again, the approval goes
+// through.
+func TestServerApprovalChecksCAAAgain_VA4(t *testing.T) {
+	f := startFlow(t, flowOptions{})
+	a := serverApplication(t, "cust-ca", registrySubject, "dns", "www.ca2.plain.test")
+	f.accept(a)
+	in := f.domainOf(f.dcvStatus("cust-ca", a.ID), "www.ca2.plain.test")
+	f.txt("_pki-validation.www.ca2.plain.test", in.Value)
+	f.recheckedUntil("validated", func() bool { return len(eventsOf(f.p, events.TypeDomainValidated, a.ID)) > 0 })
+	pc := f.phoneCheckOf(a.ID)
+	mustStatus(t, ops(t, f.p, "POST", "/ops/v1/phone-checks/"+pc.ID.String(), map[string]string{"result": "confirmed"}), http.StatusOK)
+	f.pay(a)
+	rv := pendingReview(t, f.p, a.ID)
+
+	f.everywhere(func(s *testenv.DNSServer) { s.CAA(t, "ca2.plain.test", `0 issue "other-ca.example"`) })
+	f.p.Advance(9 * time.Hour)
+	r := ops(t, f.p, "POST", "/ops/v1/reviews/"+rv.ID.String()+"/approve", nil)
+	if r.Status != http.StatusConflict || !strings.Contains(string(r.Body), "other-ca.example") || !strings.Contains(string(r.Body), "caa-forbids") {
+		t.Fatalf("approval with a forbidding CAA: %d %s", r.Status, r.Body)
+	}
+	if len(eventsOf(f.p, events.TypeReviewApproved, a.ID)) != 0 {
+		t.Fatal("approved")
+	}
+	f.everywhere(func(s *testenv.DNSServer) { s.Set(t, "ca2.plain.test", dns.TypeCAA) })
+	mustStatus(t, ops(t, f.p, "POST", "/ops/v1/reviews/"+rv.ID.String()+"/approve", nil), http.StatusOK)
+	f.p.WaitEvent(events.TypeReviewApproved, a.ID, wait)
+	caa := 0
+	for _, at := range f.attempts("domain=www.ca2.plain.test").Validations {
+		if at.Kind == "caa" {
+			caa++
+		}
+	}
+	if caa != 3 {
+		t.Errorf("CAA attempts recorded: %d, want 3 (with the validation, refused, permitted)", caa)
 	}
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/certlife/platform/pkg/clock"
 	"github.com/certlife/platform/pkg/db"
 	"github.com/certlife/platform/pkg/events"
+	"github.com/certlife/platform/pkg/timer"
 	"github.com/certlife/platform/services/validation/internal/domain"
 	"github.com/certlife/platform/services/validation/internal/store"
 )
@@ -34,6 +35,14 @@ type Queue struct {
 	AutoApprove bool
 	Metrics     *Metrics
 	Log         *slog.Logger
+	// BeforeApprove, when set, runs before an operator's approval,
+	// outside its transaction (the server flow's fresh CAA check); an
+	// error refuses the approval.
+	BeforeApprove func(ctx context.Context, r domain.Review) error
+	// deferServerApproval: an automatic approval of a server application
+	// is left to the server flow's timer (TimerAutoApprove), which
+	// checks CAA again first.
+	deferServerApproval bool
 }
 
 // Dossier is a review with its evidence from other reviews: the earlier
@@ -98,6 +107,9 @@ func (q *Queue) advance(ctx context.Context, tx pgx.Tx, r *domain.Review, now ti
 	// A reissue replaces a certificate the CA already vetted, with the
 	// organization and names unchanged (PC-9), and its code is due within
 	// about an hour (PC-11): it needs no operator.
+	if q.AutoApprove && r.Application.Server != nil && q.deferServerApproval {
+		return timer.Schedule(ctx, tx, TimerAutoApprove, r.ApplicationID, now, nil)
+	}
 	if q.AutoApprove || r.Application.Kind == events.KindReissue {
 		return q.decide(ctx, tx, r, true, domain.ReviewerAuto, "", now)
 	}
@@ -109,6 +121,17 @@ func (q *Queue) advance(ctx context.Context, tx pgx.Tx, r *domain.Review, now ti
 // error; a decided or not yet pending one a conflict (domain.ErrDecided,
 // domain.ErrNotPending).
 func (q *Queue) Decide(ctx context.Context, id uuid.UUID, approve bool, by, reason string) (Dossier, error) {
+	if approve && q.BeforeApprove != nil {
+		cur, err := store.Get(ctx, q.Pool, id)
+		if err != nil {
+			return Dossier{}, err
+		}
+		if cur.Status == domain.StatusPending {
+			if err := q.BeforeApprove(ctx, cur); err != nil {
+				return Dossier{}, err
+			}
+		}
+	}
 	var r domain.Review
 	err := db.InTx(ctx, q.Pool, func(tx pgx.Tx) error {
 		now := q.Clock.Now()

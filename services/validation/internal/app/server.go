@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/x509"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -87,7 +88,10 @@ func (s *Server) Install(w *timer.Worker) {
 		s.OrgRetryEvery = DefaultOrgRetryEvery
 	}
 	s.DCV.OnChecked = s.onChecked
+	s.Queue.BeforeApprove = s.beforeApprove
+	s.Queue.deferServerApproval = true
 	if w != nil {
+		w.Handle(TimerAutoApprove, s.autoApproveTimer)
 		w.Handle(TimerDCVCheck, s.checkTimer)
 		w.Handle(TimerOrgRetry, s.orgRetryTimer)
 	}
@@ -724,4 +728,101 @@ func (s *Server) ChangeMethod(ctx context.Context, customerID, applicationID str
 		return Status{}, err
 	}
 	return s.StatusFor(ctx, customerID, applicationID)
+}
+
+// TimerAutoApprove approves a server application's review without an
+// operator (REVIEW_AUTO_APPROVE) once CAA is fresh (key: the
+// application's ID).
+const TimerAutoApprove = "validation.auto-approve"
+
+// CAAFreshFor is how recent a CAA check must be when a server
+// application is approved: the issuer issues right after ReviewApproved,
+// and the BRs allow issuance within 8 hours of the check (BR §4.2.2.1);
+// an hour is left for the issuer's queue and retries.
+const CAAFreshFor = CAAValidity - time.Hour
+
+// CAAForbids is a name whose CAA, checked again before approval, does
+// not permit issuance (a conflict: 409 caa-forbids at the HTTP edge).
+type CAAForbids struct {
+	ValidationID uuid.UUID
+	Domain       string
+	Method       domain.Method
+	Detail       string
+}
+
+func (e *CAAForbids) Error() string { return e.Detail }
+
+// Unwrap makes it a conflict for errs.Is and the HTTP edge.
+func (e *CAAForbids) Unwrap() error { return errs.Conflict("caa-forbids", e.Detail) }
+
+// FreshCAA makes sure every name of a server application had a passed
+// CAA check within CAAFreshFor (VA-4), checking again (corroborated,
+// recorded) where the last one is older; a name whose CAA no longer
+// permits issuance is a *CAAForbids. Network I/O: called outside any
+// transaction that holds locks others need.
+func (s *Server) FreshCAA(ctx context.Context, applicationID string) error {
+	vs, err := store.ValidationsOf(ctx, s.Pool, applicationID)
+	if err != nil {
+		return err
+	}
+	for _, v := range vs {
+		now := s.Clock.Now()
+		at, err := store.LastPassedCAA(ctx, s.Pool, applicationID, v.Domain)
+		if err != nil {
+			return err
+		}
+		if at != nil && now.Sub(*at) < CAAFreshFor {
+			continue
+		}
+		res, err := s.DCV.CheckCAA(ctx, v.Domain, v.AccountURI, v.Method, now, applicationID)
+		if err != nil {
+			return err
+		}
+		if !res.Allowed {
+			detail := v.Domain + ": CAA checked again before approval does not permit issuance"
+			if res.Failure != nil {
+				detail = res.Failure.Error()
+			}
+			return &CAAForbids{ValidationID: v.ID, Domain: v.Domain, Method: v.Method, Detail: detail}
+		}
+	}
+	return nil
+}
+
+// beforeApprove is the queue's hook before an approval: a server
+// application's CAA must be fresh.
+func (s *Server) beforeApprove(ctx context.Context, r domain.Review) error {
+	if r.Application == nil || r.Application.Server == nil {
+		return nil
+	}
+	return s.FreshCAA(ctx, r.ApplicationID)
+}
+
+// autoApproveTimer approves a queued server application without an
+// operator once its CAA is fresh; when CAA no longer permits issuance it
+// stays in the queue, the failure told (DomainValidationFailed), for an
+// operator.
+func (s *Server) autoApproveTimer(ctx context.Context, tx pgx.Tx, t timer.Timer) error {
+	err := s.FreshCAA(ctx, t.Key)
+	now := s.Clock.Now()
+	var forbids *CAAForbids
+	if errors.As(err, &forbids) {
+		s.Log.Warn("auto-approval withheld: CAA does not permit issuance", "application", t.Key, "error", err)
+		c, cerr := store.GetServerCheck(ctx, tx, t.Key)
+		if cerr != nil {
+			return cerr
+		}
+		return emit(ctx, tx, events.DomainValidationFailed{ApplicationID: t.Key, OrderID: c.OrderID,
+			ValidationID: forbids.ValidationID.String(), Domain: forbids.Domain, Method: string(forbids.Method),
+			Detail: forbids.Detail, FailedAt: now}, now, c.CorrelationID)
+	}
+	if err != nil {
+		return err
+	}
+	return store.UpdateForApplication(ctx, tx, t.Key, now, func(r *domain.Review) error {
+		if r.Status != domain.StatusPending {
+			return nil
+		}
+		return s.Queue.decide(ctx, tx, r, true, domain.ReviewerAuto, "", now)
+	})
 }

@@ -216,3 +216,12 @@ func OrderPayment(ctx context.Context, q Querier, orderID string) (*domain.Payme
 	}
 	return &p, nil
 }
+
+// LastPassedCAA is when the last passed CAA check of a name for an
+// application was made; nil if none.
+func LastPassedCAA(ctx context.Context, q Querier, applicationID, name string) (*time.Time, error) {
+	var at *time.Time
+	err := q.QueryRow(ctx, `SELECT max(at) FROM validation_attempts
+		WHERE kind = 'caa' AND result = 'passed' AND application_id = $1 AND subject = $2`, applicationID, name).Scan(&at)
+	return at, err
+}
