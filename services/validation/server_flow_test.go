@@ -374,3 +374,21 @@ func TestServerApprovalChecksCAAAgain_VA4(t *testing.T) {
 		t.Errorf("CAA attempts recorded: %d, want 3 (with the validation, refused, permitted)", caa)
 	}
 }
+
+// PC-6: the last two checks of an application finishing at once (two
+// names validated by timers firing together) still queue the review:
+// each reads the other's result under the review's lock.
+func TestServerLastChecksAtOnce_PC6(t *testing.T) {
+	f := startFlow(t, flowOptions{autoApprove: true})
+	names := []string{"a.twin.plain.test", "b.twin.plain.test", "c.twin.plain.test"}
+	a := serverApplication(t, "cust-tw", registrySubject, "dns", names...)
+	f.accept(a)
+	mustStatus(t, ops(t, f.p, "POST", "/ops/v1/phone-checks/"+f.phoneCheckOf(a.ID).ID.String(), map[string]string{"result": "confirmed"}), http.StatusOK)
+	f.pay(a)
+	st := f.dcvStatus("cust-tw", a.ID)
+	for _, n := range names {
+		f.txt("_pki-validation."+n, f.domainOf(st, n).Value)
+	}
+	f.recheckedUntil("every name validated", func() bool { return len(f.validatedDomains(a.ID)) == len(names) })
+	f.p.WaitEvent(events.TypeReviewApproved, a.ID, wait)
+}

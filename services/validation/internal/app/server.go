@@ -362,13 +362,16 @@ func (s *Server) rejectChecks(ctx context.Context, tx pgx.Tx, applicationID, by,
 // server application whose checks failed for good is rejected here if
 // that could not be done before (no snapshot yet).
 func (s *Server) updateReview(ctx context.Context, tx pgx.Tx, applicationID string, now time.Time, fn func(*domain.Review)) error {
-	passed, failed, err := s.checksPassed(ctx, tx, applicationID, now)
-	if err != nil {
-		return err
-	}
 	return store.UpdateForApplication(ctx, tx, applicationID, now, func(r *domain.Review) error {
 		if fn != nil {
 			fn(r)
+		}
+		// Read under the review's row lock: two checks of one application
+		// finishing at once queue up here, and the second sees the first's
+		// committed result (each statement reads what is committed).
+		passed, failed, err := s.checksPassed(ctx, tx, applicationID, now)
+		if err != nil {
+			return err
 		}
 		if failed != "" {
 			if r.RejectFailedChecks(domain.ReviewerAuto, failed, now) {
