@@ -169,7 +169,9 @@ func (s *Server) startDomains(ctx context.Context, tx pgx.Tx, a events.Applicati
 			if n, err := domain.NormalizeDomain(name); err == nil && !approverFits(n, req.ApproverEmail) {
 				// One approver rarely fits every name: the others get the
 				// first constructed address; the customer may change it.
-				req.ApproverEmail = domain.ApproverAddresses(n)[0]
+				if addrs := domain.ApproverAddresses(n); len(addrs) > 0 {
+					req.ApproverEmail = addrs[0]
+				}
 			}
 		}
 		in, err := s.DCV.StartDomainValidation(ctx, tx, req)
