@@ -392,3 +392,36 @@ func TestServerLastChecksAtOnce_PC6(t *testing.T) {
 	f.recheckedUntil("every name validated", func() bool { return len(f.validatedDomains(a.ID)) == len(names) })
 	f.p.WaitEvent(events.TypeReviewApproved, a.ID, wait)
 }
+
+// SV-7: an organization not in the registry yet is told once (not
+// final) and looked up again hourly; once operators load it, it is
+// verified and its phone check opens.
+func TestServerOrganizationLoadedLater_SV7(t *testing.T) {
+	f := startFlow(t, flowOptions{})
+	subject := registrySubject
+	subject.Organization = []string{"Later K.K."}
+	a := serverApplication(t, "cust-lt", subject, "dns", "www.lt.plain.test")
+	a.Server.Organization.DUNS = "111111111"
+	f.accept(a)
+	fail := decode[events.OrganizationVerificationFailed](t, f.p.WaitEvent(events.TypeOrganizationVerificationFailed, a.ID, wait))
+	if fail.Final || !strings.Contains(fail.Detail, "111111111") {
+		t.Fatalf("not found: %+v", fail)
+	}
+	f.p.Advance(61 * time.Minute) // a second look-up, still missing: not told again
+	testenv.Eventually(t, wait, "the second look-up", func() bool {
+		return len(f.attempts("organization=111111111").Validations) >= 2
+	})
+	mustStatus(t, admin(t, f.p, "POST", "/ops/v1/registry", "text/csv", "number,name_en,street,city,state,postal_code,country,phone\n"+
+		"111111111,Later K.K.,2-8-1 Yaesu,Chuo-ku,Tokyo,104-0028,JP,+81 3-5000-2222\n"), http.StatusOK)
+	f.p.Advance(61 * time.Minute)
+	ov := decode[events.OrganizationVerified](t, f.p.WaitEvent(events.TypeOrganizationVerified, a.ID, wait))
+	if ov.DUNS != "111111111" || ov.Reused {
+		t.Errorf("verified: %+v", ov)
+	}
+	if pc := f.phoneCheckOf(a.ID); pc.Phone != "+81 3-5000-2222" {
+		t.Errorf("phone check: %+v", pc)
+	}
+	if n := len(eventsOf(f.p, events.TypeOrganizationVerificationFailed, a.ID)); n != 1 {
+		t.Errorf("told %d times", n)
+	}
+}

@@ -271,6 +271,9 @@ func (s *Server) verifyOrganization(ctx context.Context, tx pgx.Tx, a events.App
 		if err := timer.Schedule(ctx, tx, TimerOrgRetry, a.ID, now.Add(s.OrgRetryEvery), nil); err != nil {
 			return err
 		}
+		if c.OrgDetail == detail {
+			return nil // told at the first look-up, not at every retry
+		}
 		return emit(ctx, tx, events.OrganizationVerificationFailed{ApplicationID: a.ID, OrderID: sv.OrderID, DUNS: sv.Organization.DUNS,
 			Detail: detail, FailedAt: now}, now, c.CorrelationID)
 	case !res.Matched:
