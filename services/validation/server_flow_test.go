@@ -425,3 +425,43 @@ func TestServerOrganizationLoadedLater_SV7(t *testing.T) {
 		t.Errorf("told %d times", n)
 	}
 }
+
+// VA-1, VA-2, SV-8: a random value left unpublished expires after 30
+// days: DomainValidationFailed, final; the customer draws a new one by
+// changing the method — not to e-mail once 2028-03-15 has passed.
+func TestServerDCVExpiryAndEmailSunset_VA1_VA2(t *testing.T) {
+	f := startFlow(t, flowOptions{clock: frozenAt("2028-03-01T09:00:00Z")})
+	a := serverApplication(t, "cust-ex", registrySubject, "dns", "www.ex.plain.test")
+	f.accept(a)
+	path := "/v1/applications/" + a.ID + "/dcv"
+	if in := f.domainOf(f.dcvStatus("cust-ex", a.ID), "www.ex.plain.test"); !in.ExpiresAt.Equal(f.p.Clock.Now().Add(30 * domain.Day)) {
+		t.Errorf("expires_at %s", in.ExpiresAt)
+	}
+	f.recheckedUntil("the value expired", func() bool {
+		for _, env := range eventsOf(f.p, events.TypeDomainValidationFailed, a.ID) {
+			if decode[events.DomainValidationFailed](t, env).Final {
+				return true
+			}
+		}
+		f.p.Advance(2 * domain.Day)
+		return false
+	})
+	if in := f.domainOf(f.dcvStatus("cust-ex", a.ID), "www.ex.plain.test"); in.Status != domain.DCVExpired {
+		t.Errorf("status: %+v", in)
+	}
+	r := f.customer("cust-ex", "PUT", path, map[string]any{"method": "email", "approver_email": "admin@ex.plain.test"})
+	if r.Status != http.StatusUnprocessableEntity || !strings.Contains(string(r.Body), "2028-03-15") {
+		t.Errorf("e-mail after the sunset: %d %s", r.Status, r.Body)
+	}
+	r = f.customer("cust-ex", "PUT", path, map[string]any{"method": "dns"})
+	mustStatus(t, r, http.StatusOK)
+	var st struct {
+		Domains []domain.Instructions `json:"domains"`
+	}
+	r.JSON(t, &st)
+	if st.Domains[0].Status != domain.DCVPending || !st.Domains[0].ExpiresAt.After(f.p.Clock.Now().Add(29*domain.Day)) {
+		t.Errorf("a new value: %+v", st.Domains[0])
+	}
+	f.txt("_pki-validation.www.ex.plain.test", st.Domains[0].Value)
+	f.recheckedUntil("validated with the new value", func() bool { return len(f.validatedDomains(a.ID)) == 1 })
+}
