@@ -113,6 +113,14 @@ func TestServerApplicationEndToEnd_SV7_SV8_SV9_VA2_VA7_VA9(t *testing.T) {
 	}
 	f.pay(a)
 	rv := pendingReview(t, f.p, a.ID)
+	// OP-1: the evidence — the registry's record, the phone check, each
+	// name's validation.
+	ev := rv.Evidence.Server
+	if ev == nil || ev.Registry == nil || ev.Registry.Phone != "+81 3-5000-1111" || ev.Organization.Status != domain.OrgVerified ||
+		ev.Phone == nil || ev.Phone.Status != domain.PhoneConfirmed || len(ev.Validations) != 2 || ev.CommonName != "www.e2e.signed.test" ||
+		ev.Validations[0].Status != domain.DCVValidated || ev.Validations[1].Status != domain.DCVValidated {
+		t.Errorf("server evidence: %+v", ev)
+	}
 	mustStatus(t, ops(t, f.p, "POST", "/ops/v1/reviews/"+rv.ID.String()+"/approve", nil), http.StatusOK)
 	approved := decode[events.ReviewApproved](t, f.p.WaitEvent(events.TypeReviewApproved, a.ID, wait))
 	if approved.Application.Server == nil || approved.Application.Server.CSR != a.Server.CSR ||
