@@ -1,5 +1,5 @@
 # certlife platform — see README.md.
-MODULES := pkg services/intake services/validation services/billing services/issuer services/notifier cmd/certplatform
+MODULES := pkg services/intake services/validation services/billing services/issuer services/notifier cmd/certplatform cmd/certctl
 PKGS    := $(MODULES:%=./%/...)
 BIN     := bin
 SERVICES := intake validation billing issuer notifier
@@ -23,18 +23,24 @@ run-split: build
 test:
 	go test $(GOTEST_FLAGS) $(PKGS)
 
-## bench: N applications through the whole client flow over HTTP (BENCH_N, default 200)
+## bench: N applications through the whole client flow over HTTP (BENCH_N, default 200),
+## then a mass revocation of 100,000 certificates (OP-5: time to the CRL and to the last notice)
 bench:
 	BENCH_N=$${BENCH_N:-200} go test -count=1 -run '^$$' -bench BenchmarkClientFlow -benchtime 1x -timeout 20m ./cmd/certplatform/
+	go test -count=1 -run '^$$' -bench BenchmarkMassRevocation100k -benchtime 1x -timeout 20m ./services/issuer/
 
-## build: the all-in-one, one binary per service and the validation agent into bin/
-build: $(BIN)/certplatform $(SERVICES:%=$(BIN)/%) $(BIN)/validation-agent
+## build: the all-in-one, one binary per service, the validation agent and the ops CLI into bin/
+build: $(BIN)/certplatform $(SERVICES:%=$(BIN)/%) $(BIN)/validation-agent $(BIN)/certctl
 
 $(BIN)/certplatform: FORCE
 	go build -o $@ ./cmd/certplatform
 
 $(BIN)/validation-agent: FORCE
 	go build -o $@ ./services/validation/cmd/validation-agent
+
+## bin/certctl: the ops CLI (or: go install ./cmd/certctl)
+$(BIN)/certctl: FORCE
+	go build -o $@ ./cmd/certctl
 
 $(BIN)/%: FORCE
 	go build -o $@ ./services/$*/cmd/$*

@@ -27,7 +27,7 @@ import (
 var composeRequires = map[string]struct{ vars, paths []string }{
 	"intake":     {vars: []string{"NOTIFIER_PUBLIC_KEY"}, paths: []string{"SESSION_PRIVATE_KEY_FILE", "CODE_HMAC_KEY_FILE"}},
 	"validation": {},
-	"billing":    {vars: []string{"WEBHOOK_SECRET"}},
+	"billing":    {vars: []string{"WEBHOOK_SECRET", "SESSION_PUBLIC_KEY", "INVOICE_REGISTRATION_NUMBER"}},
 	"issuer":     {vars: []string{"SESSION_PUBLIC_KEY", "PUBLIC_URL"}, paths: []string{"CA_DIR"}},
 	"notifier":   {vars: []string{"SMTP_ADDR"}, paths: []string{"NOTIFIER_PRIVATE_KEY_FILE"}},
 }
@@ -67,7 +67,7 @@ func loadCompose(t *testing.T, env []string) *types.Project {
 var composeEnv = []string{
 	"POSTGRES_PASSWORD=pw", "OPS_TOKENS=0123456789abcdef0123:admin", "WEBHOOK_SECRET=whsec-0123456789",
 	"NOTIFIER_PUBLIC_KEY=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=", "SESSION_PUBLIC_KEY=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
-	"GRAFANA_ADMIN_PASSWORD=pw",
+	"GRAFANA_ADMIN_PASSWORD=pw", "INVOICE_REGISTRATION_NUMBER=T7000012050002",
 }
 
 // SPEC §7: deploy/compose runs the five services as containers of one

@@ -43,6 +43,7 @@ if [ ! -e "$out/.env" ]; then
 POSTGRES_PASSWORD=$(openssl rand -hex 16)
 OPS_TOKENS=$(openssl rand -hex 24):admin
 WEBHOOK_SECRET=$(openssl rand -hex 24)
+INVOICE_REGISTRATION_NUMBER=T7000012050002
 NOTIFIER_PUBLIC_KEY=$notifier_pub
 SESSION_PUBLIC_KEY=$session_pub
 PUBLIC_URL=http://localhost:8083

@@ -69,6 +69,8 @@ type Config struct {
 	// The first also makes the manual flow's CAA accounturi,
 	// acct:<customer id>@<identity>.
 	CAAIdentities []string `env:"CAA_IDENTITIES" envDefault:"certlife.example" envSeparator:","`
+	// ACMEEABRequired: newAccount needs an external account binding (AC-2).
+	ACMEEABRequired bool `env:"ACME_EAB_REQUIRED" envDefault:"true"`
 	// MPICPerspectives and MPICQuorumAllowedFailures are SPEC §7.1's; a
 	// configuration weaker than TLS BR 3.2.2.9 is refused (VA-7).
 	MPICPerspectives          int `env:"MPIC_PERSPECTIVES" envDefault:"5"`
@@ -96,6 +98,15 @@ type Config struct {
 	// service binary (app.Main) never has it, so a missing CA, SMTP server
 	// or secret stops its start instead.
 	DevMode bool `env:"-"`
+
+	// Invoices (BI-4, billing). InvoiceRegistrationNumber is the issuer's
+	// qualified invoice registration number, "T" + a 13-digit corporate
+	// number; a billing binary refuses to start without a valid one (the
+	// dev runners use DevInvoiceRegistrationNumber).
+	InvoiceRegistrationNumber string        `env:"INVOICE_REGISTRATION_NUMBER"`
+	InvoiceIssuerName         string        `env:"INVOICE_ISSUER_NAME" envDefault:"Certlife K.K."`
+	InvoiceBankAccount        string        `env:"INVOICE_BANK_ACCOUNT"`
+	InvoicePaymentTerm        time.Duration `env:"INVOICE_PAYMENT_TERM" envDefault:"720h"`
 
 	// HTTP server timeouts (SE-9); see NewServer.
 	HTTPReadHeaderTimeout time.Duration `env:"HTTP_READ_HEADER_TIMEOUT" envDefault:"10s"`
@@ -136,6 +147,11 @@ type Config struct {
 	RetentionInterval time.Duration `env:"RETENTION_INTERVAL" envDefault:"1h"`
 	RetentionBatch    int           `env:"RETENTION_BATCH" envDefault:"1000"`
 }
+
+// DevInvoiceRegistrationNumber is the registration number the dev runners
+// (all-in-one, split mode) invoice under when INVOICE_REGISTRATION_NUMBER
+// is unset: a valid shape, not a real issuer's.
+const DevInvoiceRegistrationNumber = "T7000012050002"
 
 // LoadConfig parses the environment.
 func LoadConfig() (Config, error) {
@@ -192,6 +208,7 @@ func (c Config) LogValue() slog.Value {
 		slog.Int("ct_min_scts", c.CTMinSCTs),
 		slog.Duration("ct_submit_timeout", c.CTSubmitTimeout),
 		slog.Bool("dev_mode", c.DevMode),
+		slog.String("invoice_registration_number", c.InvoiceRegistrationNumber),
 		slog.Duration("product_term_client", c.TermClient),
 		slog.Duration("product_term_server", c.TermServer),
 		slog.String("trusted_proxies", c.TrustedProxies),
@@ -200,6 +217,7 @@ func (c Config) LogValue() slog.Value {
 		slog.String("session_private_key_file", c.SessionPrivateKeyFile),
 		slog.String("public_url", c.PublicURL),
 		slog.Any("caa_identities", c.CAAIdentities),
+		slog.Bool("acme_eab_required", c.ACMEEABRequired),
 		slog.Int("mpic_perspectives", c.MPICPerspectives),
 		slog.Int("mpic_quorum_allowed_failures", c.MPICQuorumAllowedFailures),
 		slog.String("mpic_agents", c.MPICAgents),

@@ -157,24 +157,27 @@ type TaxSummary struct {
 // the invoice mail and its PDF need, so that the notifier renders them
 // without reading billing's schema.
 type InvoiceIssued struct {
-	InvoiceID          string         `json:"invoice_id"`
-	Number             string         `json:"number"`
-	PaymentReference   string         `json:"payment_reference"`
-	OrderID            string         `json:"order_id"`
-	CustomerID         string         `json:"customer_id"`
-	Recipient          Recipient      `json:"recipient"`
-	OrganizationName   string         `json:"organization_name,omitempty"`
-	Currency           string         `json:"currency"` // ISO 4217
-	Lines              []InvoiceLine  `json:"lines"`
-	Taxes              []TaxSummary   `json:"taxes"`
-	Subtotal           int64          `json:"subtotal"`
-	Tax                int64          `json:"tax"`
-	Total              int64          `json:"total"`
-	RegistrationNumber string         `json:"registration_number"` // "T" + 13 digits
-	IssuerName         string         `json:"issuer_name"`
-	IssuedAt           time.Time      `json:"issued_at"`
-	DueAt              time.Time      `json:"due_at"`
-	Notice             *RenewalNotice `json:"notice,omitempty"`
+	InvoiceID          string        `json:"invoice_id"`
+	Number             string        `json:"number"`
+	PaymentReference   string        `json:"payment_reference"`
+	OrderID            string        `json:"order_id"`
+	CustomerID         string        `json:"customer_id"`
+	Recipient          Recipient     `json:"recipient"`
+	OrganizationName   string        `json:"organization_name,omitempty"`
+	Currency           string        `json:"currency"` // ISO 4217
+	Lines              []InvoiceLine `json:"lines"`
+	Taxes              []TaxSummary  `json:"taxes"`
+	Subtotal           int64         `json:"subtotal"`
+	Tax                int64         `json:"tax"`
+	Total              int64         `json:"total"`
+	RegistrationNumber string        `json:"registration_number"` // "T" + 13 digits
+	IssuerName         string        `json:"issuer_name"`
+	// BankAccount is where a bank transfer goes (BI-3), as printed on the
+	// invoice; the transfer quotes PaymentReference.
+	BankAccount string         `json:"bank_account,omitempty"`
+	IssuedAt    time.Time      `json:"issued_at"`
+	DueAt       time.Time      `json:"due_at"`
+	Notice      *RenewalNotice `json:"notice,omitempty"`
 }
 
 func (InvoiceIssued) EventType() string     { return TypeInvoiceIssued }

@@ -475,6 +475,12 @@ type CertificateRevoked struct {
 	Reason        string    `json:"reason"` // RFC 5280 name, e.g. superseded
 	RevokedAt     time.Time `json:"revoked_at"`
 	Recipient     Recipient `json:"recipient"`
+	// MassRevocationID names the mass revocation (OP-5) that revoked the
+	// certificate. A mass revocation notices each subscriber once: only
+	// the first of a subscriber's certificates carries a Recipient. A
+	// server certificate revoked this way is to be replaced (its renewal
+	// window moves to now).
+	MassRevocationID string `json:"mass_revocation_id,omitempty"`
 }
 
 func (CertificateRevoked) EventType() string     { return TypeCertificateRevoked }
@@ -511,11 +517,18 @@ type RenewalDue struct {
 	Recipient     Recipient `json:"recipient"`
 	NotAfter      time.Time `json:"not_after"`
 	DaysBefore    int       `json:"days_before"`
+	// CustomerID is the server customer (product server): intake makes the
+	// renewal order for it (SV-1). A certificate bought elsewhere
+	// (CertificateImported) has a customer and no applicant.
+	CustomerID string `json:"customer_id,omitempty"`
 }
 
 func (RenewalDue) EventType() string     { return TypeRenewalDue }
 func (RenewalDue) EventVersion() int     { return 1 }
 func (e RenewalDue) AggregateID() string { return e.CertificateID }
 func (e RenewalDue) Validate() error {
-	return required("certificate_id", e.CertificateID, "applicant_id", e.ApplicantID, "recipient.email", e.Recipient.Email)
+	if e.ApplicantID == "" && e.CustomerID == "" {
+		return errors.New("applicant_id or customer_id is required")
+	}
+	return required("certificate_id", e.CertificateID, "recipient.email", e.Recipient.Email)
 }

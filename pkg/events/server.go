@@ -79,6 +79,11 @@ type ServerApplication struct {
 	// ACMEAccountURI is set for an order made over ACME: CAA accounturi
 	// is checked against it (VA-4, AC-1).
 	ACMEAccountURI string `json:"acme_account_uri,omitempty"`
+	// AutoReapplied: the platform made this renewal application with the
+	// previous application's data and CSR, the customer having not
+	// applied within the configured period after payment (SV-4); the
+	// notifier tells the customer.
+	AutoReapplied bool `json:"auto_reapplied,omitempty"`
 }
 
 // Names is every DNS name the certificate covers, common name first.

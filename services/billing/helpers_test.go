@@ -2,6 +2,8 @@ package billing
 
 import (
 	"context"
+	"crypto/ed25519"
+	"crypto/rand"
 	"fmt"
 	"sync/atomic"
 	"testing"
@@ -12,6 +14,7 @@ import (
 	"github.com/certlife/platform/pkg/app"
 	"github.com/certlife/platform/pkg/events"
 	"github.com/certlife/platform/pkg/rpc"
+	"github.com/certlife/platform/pkg/session"
 	"github.com/certlife/platform/pkg/testenv"
 )
 
@@ -21,10 +24,27 @@ const (
 	wait          = 10 * time.Second
 )
 
+// sessionSigner signs customer sessions in tests as intake would; every
+// test platform verifies them with its public key.
+var sessionSigner = func() *session.Signer {
+	_, key, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		panic(err)
+	}
+	return session.NewSigner(key)
+}()
+
+// testRegistrationNumber is the invoices' issuer registration number in tests.
+const testRegistrationNumber = "T4010001012345"
+
 func start(t *testing.T) *testenv.Platform {
 	t.Helper()
 	return testenv.Start(t, testenv.Options{Config: func(c *app.Config) {
 		c.OpsTokens = testenv.OpsToken + ":admin," + billingToken + ":billing," + reviewerToken + ":reviewer"
+		c.SessionPublicKey = session.EncodePublicKey(sessionSigner.Public())
+		c.InvoiceRegistrationNumber = testRegistrationNumber
+		c.InvoiceIssuerName = "サーティライフ株式会社"
+		c.InvoiceBankAccount = "三菱UFJ銀行 八重洲通支店 普通 1234567"
 	}}, Definition)
 }
 

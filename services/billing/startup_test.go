@@ -12,6 +12,7 @@ import (
 	"github.com/certlife/platform/pkg/app"
 	"github.com/certlife/platform/pkg/clock"
 	"github.com/certlife/platform/pkg/opsauth"
+	"github.com/certlife/platform/pkg/session"
 	"github.com/certlife/platform/pkg/testenv"
 )
 
@@ -30,6 +31,8 @@ func TestStartRequiresWebhookSecret_SE10(t *testing.T) {
 			t.Fatal(err)
 		}
 		cfg.DatabaseURL, cfg.NatsURL, cfg.DataDir, cfg.WebhookSecret = dbURL, n.URL(), t.TempDir(), secret
+		cfg.SessionPublicKey = session.EncodePublicKey(sessionSigner.Public())
+		cfg.InvoiceRegistrationNumber = testRegistrationNumber
 		return app.Build(context.Background(), Definition, app.Shared{Config: cfg, NC: nc, JS: js, Clock: clock.NewOffset(),
 			Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Registry: prometheus.NewRegistry(), Ops: ops})
 	}

@@ -10,8 +10,10 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"time"
 
+	"github.com/caarlos0/env/v11"
 	"github.com/go-chi/chi/v5"
 
 	"github.com/certlife/platform/pkg/app"
@@ -42,6 +44,15 @@ type Options struct {
 	Throttle *domain.Throttle
 	// SessionTTL is the life of a session and its token (30 minutes).
 	SessionTTL time.Duration
+	// AutoReapplyAfter replaces AUTO_REAPPLY_AFTER (SV-4); negative: off.
+	AutoReapplyAfter time.Duration
+}
+
+// serverConfig is intake's own configuration of server orders.
+type serverConfig struct {
+	// AutoReapplyAfter: a paid renewal order nobody applied for within
+	// this period is applied for with the previous data (SV-4); 0 = off.
+	AutoReapplyAfter time.Duration `env:"AUTO_REAPPLY_AFTER" envDefault:"336h"`
 }
 
 // NewDefinition is intake with options.
@@ -51,9 +62,10 @@ func NewDefinition(o Options) app.Definition {
 }
 
 type service struct {
-	d   *app.Deps
-	uc  *intakeapp.Service
-	api *api.API
+	d    *app.Deps
+	uc   *intakeapp.Service
+	api  *api.API
+	acme *api.ACME
 }
 
 // newService builds intake from its configuration: the notifier's public
@@ -103,12 +115,27 @@ func newService(d *app.Deps, o Options) (app.Service, error) {
 	if ttl <= 0 {
 		ttl = 30 * time.Minute
 	}
+	var sc serverConfig
+	if err := env.Parse(&sc); err != nil {
+		return nil, err
+	}
+	if o.AutoReapplyAfter != 0 {
+		sc.AutoReapplyAfter = max(o.AutoReapplyAfter, 0)
+	}
+	if sc.AutoReapplyAfter < 0 {
+		return nil, errors.New("AUTO_REAPPLY_AFTER must not be negative (0 turns it off)")
+	}
+	public := strings.TrimRight(strings.TrimSpace(c.PublicURL), "/")
+	if public == "" {
+		public = "http://" + c.HTTPAddr
+	}
 	metrics := intakeapp.NewMetrics(d.Registry)
 	uc := &intakeapp.Service{
 		Pool: d.Pool, NC: d.NC, Clock: d.Clock, Log: d.Log,
 		CancelWindow: c.CancelWindow, SessionTTL: ttl, NotifierKey: notifier, CodeKey: codeKey,
 		Signer: signer, Verifier: verifier, Throttle: throttle, CodeRequests: domain.DefaultCodeRequests(), Metrics: metrics,
-		Hasher: intakeapp.NewHasher(c.Argon2Concurrency, queue, o.Argon2Wait, metrics),
+		Hasher:    intakeapp.NewHasher(c.Argon2Concurrency, queue, o.Argon2Wait, metrics),
+		PublicURL: public, ServerTermMonths: domain.MonthsOf(c.TermServer), AutoReapplyAfter: sc.AutoReapplyAfter,
 	}
 	if err := registerRetention(d, uc); err != nil {
 		return nil, err
@@ -116,7 +143,13 @@ func newService(d *app.Deps, o Options) (app.Service, error) {
 	if err := d.Registry.Register(uc.FunnelCollector()); err != nil {
 		return nil, err
 	}
-	return &service{d: d, uc: uc, api: &api.API{App: uc, Ops: d.Ops, Log: d.Log, Proxies: proxies, Idempotent: d.Idempotent}}, nil
+	acmeUC := &intakeapp.ACME{Pool: d.Pool, Clock: d.Clock, Log: d.Log, EABRequired: c.ACMEEABRequired,
+		SealKey: intakeapp.ACMESealKey(codeKey)}
+	if err := d.Retention.Register(retention.Rule{Table: "acme_nonces", Column: "expires_at", Period: time.Minute}); err != nil {
+		return nil, err
+	}
+	return &service{d: d, uc: uc, api: &api.API{App: uc, Ops: d.Ops, Log: d.Log, Proxies: proxies, Idempotent: d.Idempotent},
+		acme: &api.ACME{App: acmeUC, Ops: d.Ops, Log: d.Log, PublicURL: c.PublicURL}}, nil
 }
 
 // registerRetention bounds what intake writes on a hot path (issue 6
@@ -130,6 +163,8 @@ func registerRetention(d *app.Deps, uc *intakeapp.Service) error {
 			Prune: uc.PruneLoginFailures}),
 		// Requests for a fresh code count for an hour (PC-16).
 		d.Retention.Register(retention.Rule{Table: "code_requests", Column: "at", Period: uc.CodeRequests.Window + time.Hour}),
+		// Password-setup links a day after they expired (used or not).
+		d.Retention.Register(retention.Rule{Table: "customer_setup_tokens", Column: "expires_at", Period: 24 * time.Hour}),
 	)
 }
 
@@ -157,12 +192,19 @@ func loadCodeKey(path string) (domain.CodeKey, error) {
 	return domain.CodeKey(key), nil
 }
 
-func (s *service) Routes(r chi.Router) { s.api.Routes(r) }
+func (s *service) Routes(r chi.Router) {
+	s.api.Routes(r)
+	s.acme.Routes(r) // SPEC §4.10
+}
 
 // Hasher is the bounded argon2id runner (tests hold its slots).
 func (s *service) Hasher() *intakeapp.Hasher { return s.uc.Hasher }
 
 func (s *service) Start(ctx context.Context) error {
 	s.d.Timers.Handle(intakeapp.TimerCancelWindow, s.uc.CloseWindow)
-	return s.d.Bus.Start(ctx, bus.Consumer{Name: "intake-applications", Handlers: s.uc.Handlers()})
+	s.d.Timers.Handle(intakeapp.TimerAutoReapply, s.uc.AutoReapply)
+	if err := s.d.Bus.Start(ctx, bus.Consumer{Name: "intake-applications", Handlers: s.uc.Handlers()}); err != nil {
+		return err
+	}
+	return s.d.Bus.Start(ctx, bus.Consumer{Name: intakeapp.ConsumerACME, Handlers: s.acme.App.Handlers()})
 }

@@ -181,8 +181,12 @@ func (s *Service) Routes(r chi.Router) { s.api.Routes(r) }
 // the consumer.
 func (s *Service) Start(ctx context.Context) error {
 	s.d.Timers.Handle(issuance.TimerCRL, s.svc.OnCRLTimer)
+	s.d.Timers.Handle(issuance.TimerMassRevocation, s.svc.OnMassRevocationTimer)
 	s.d.Timers.Handle(issuance.TimerPKCS12Purge, s.svc.OnPKCS12Purge)
 	s.d.Timers.Handle(issuance.TimerTLSIssue, s.svc.OnTLSIssue)
+	if err := s.svc.BackfillSPKI(ctx); err != nil {
+		return err
+	}
 	if err := s.svc.EnsureCRL(ctx); err != nil {
 		return err
 	}

@@ -42,6 +42,16 @@ var Routes = []Route{
 	{"/ops/v1/maintenance-windows/*", "intake"},
 	{"/ops/v1/applications", "intake"},
 	{"/ops/v1/applications/*", "intake"},
+	// intake: the ACME server (SPEC §4.10) and its ops routes.
+	{"/acme/*", "intake"},
+	{"/ops/v1/acme/*", "intake"},
+	// intake: server customers and orders (SV-1, SV-2, SV-12).
+	{"/v1/orders", "intake"},
+	{"/v1/orders/*", "intake"},
+	{"/v1/certificates/{id}/renewal-intent", "intake"},
+	{"/v1/renewal-intents", "intake"},
+	{"/v1/customers/password", "intake"},
+	{"/ops/v1/certificates/import", "intake"},
 
 	// issuer: every other certificate route, CA certificates, CRLs,
 	// revocation.
@@ -50,11 +60,20 @@ var Routes = []Route{
 	{"/ca/*", "issuer"},
 	{"/crl/*", "issuer"},
 	{"/ops/v1/revocations", "issuer"},
+	{"/ops/v1/mass-revocations", "issuer"},
+	{"/ops/v1/mass-revocations/*", "issuer"},
 	{"/ops/v1/issuance-failures", "issuer"},
 	{"/ops/v1/issuance-failures/*", "issuer"},
 
-	// billing: coupons.
+	// billing: coupons, prices, invoices, payments.
 	{"/ops/v1/coupons", "billing"},
+	{"/ops/v1/prices", "billing"},
+	{"/ops/v1/invoices", "billing"},
+	{"/ops/v1/bank-statements", "billing"},
+	{"/ops/v1/payment-exceptions", "billing"},
+	{"/ops/v1/payment-exceptions/*", "billing"},
+	{"/v1/invoices/*", "billing"},
+	{"/v1/webhooks/payments", "billing"},
 
 	// validation: the review queue, the registry, validation records.
 	{"/ops/v1/reviews", "validation"},

@@ -347,6 +347,9 @@ func DevSecrets(cfg *app.Config) (g Generated, err error) {
 			return g, err
 		}
 	}
+	if cfg.InvoiceRegistrationNumber == "" {
+		cfg.InvoiceRegistrationNumber = app.DevInvoiceRegistrationNumber
+	}
 	return g, nil
 }
 

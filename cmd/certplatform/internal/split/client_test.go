@@ -24,7 +24,8 @@ type flow struct {
 	mail       *mailbox
 	submitted  atomic.Int64
 	retrieving atomic.Int64
-	outages    atomic.Int64 // answers 502/503/504 or none, tried again
+	outages    atomic.Int64          // answers 502/503/504 or none, tried again
+	failed     atomic.Pointer[error] // the first application that gave up: stop waiting at once
 	killsDone  chan struct{}
 }
 
@@ -39,8 +40,7 @@ func (f *flow) client(ctx context.Context, coupon, email string) (result, error)
 	var res result
 	body := map[string]any{
 		"product": "client", "coupon": coupon, "password": password, "language": "ja",
-		"organization": map[string]any{"company_code": "984940947", "name_ja": "日本ベリサイン株式会社", "name_en": "VeriSign Japan K.K.",
-			"identifier": "NTRJP-4010001012345"},
+		"organization": map[string]any{"company_code": "984940947", "name_ja": "日本ベリサイン株式会社", "name_en": "VeriSign Japan K.K.", "identifier": "NTRJP-4010001012345"},
 		"applicant": map[string]any{"name_ja": "辺利 太郎", "name_en": "Veri Taro", "title_ja": "本部長", "department_ja": "経理部",
 			"title_en": "Director, Accounting Dept.", "email": email, "phone": "0350001111",
 			"address": map[string]any{"postal_code": "1040028", "prefecture": "東京都", "city": "中央区",

@@ -64,18 +64,30 @@ func TestSplitModeSurvivesKilledNodeAndReplicas_EV4(t *testing.T) {
 			email := fmt.Sprintf("split%02d-%d@example.co.jp", i, nonce)
 			res, err := f.client(ctx, fmt.Sprintf("%08d-%08d", 50000000+i, 60000000+i), email)
 			res.email, res.err = email, err
+			if err != nil {
+				f.failed.CompareAndSwap(nil, &err)
+			}
 			results <- res
 		}()
 	}
 
 	// The kills, each when its condition holds, while the flow runs.
 	killed := map[string]int{}
-	waitFor(t, ctx, "half of the applications submitted", func() bool { return f.submitted.Load() >= applications/2 })
+	// A flow that gave up fails the test now, not after the whole timeout.
+	until := func(cond func() bool) func() bool {
+		return func() bool {
+			if err := f.failed.Load(); err != nil {
+				t.Fatalf("an application gave up: %v", *err)
+			}
+			return cond()
+		}
+	}
+	waitFor(t, ctx, "half of the applications submitted", until(func() bool { return f.submitted.Load() >= applications/2 }))
 	leader := streamLeader(t, st.NATSURL)
 	killed[leader] = sup.kill(t, leader)
-	waitFor(t, ctx, "every application submitted", func() bool { return f.submitted.Load() == applications })
+	waitFor(t, ctx, "every application submitted", until(func() bool { return f.submitted.Load() == applications }))
 	killed["intake-1"] = sup.kill(t, "intake-1")
-	waitFor(t, ctx, "retrievals under way", func() bool { return f.retrieving.Load() >= 3 })
+	waitFor(t, ctx, "retrievals under way", until(func() bool { return f.retrieving.Load() >= 3 }))
 	killed["issuer-1"] = sup.kill(t, "issuer-1")
 	for name, old := range killed {
 		sup.waitRestarted(t, ctx, name, old)

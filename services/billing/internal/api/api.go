@@ -23,8 +23,9 @@ const MaxImport = 5 << 20
 
 // API serves billing's routes.
 type API struct {
-	App *app.App
-	Log *slog.Logger
+	App       *app.App
+	Log       *slog.Logger
+	Customers Customers
 }
 
 // ImportResult is the answer to a coupon import.

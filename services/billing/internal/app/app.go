@@ -34,6 +34,10 @@ type App struct {
 	CancelWindow time.Duration
 	Metrics      *Metrics
 	Log          *slog.Logger
+	// Issuer issues the invoices (BI-4); WebhookSecret verifies the
+	// payment processor's webhooks (BI-2).
+	Issuer        Issuer
+	WebhookSecret string
 }
 
 // ImportResult is the outcome of a coupon import.

@@ -13,6 +13,12 @@ type Metrics struct {
 	Released       prometheus.Counter
 	Rejected       *prometheus.CounterVec
 	Checks         *prometheus.CounterVec
+	// Invoices and payments (BI-2, BI-3, BI-4).
+	InvoicesIssued    prometheus.Counter
+	InvoicesWaiting   prometheus.Counter
+	Payments          *prometheus.CounterVec
+	PaymentExceptions *prometheus.CounterVec
+	Webhooks          *prometheus.CounterVec
 }
 
 // NewMetrics creates and registers the counters.
@@ -40,6 +46,22 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "coupon_checks_total", Help: "Coupon checks answered over request/reply, by result.",
 		}, []string{"result"}),
 	}
-	reg.MustRegister(m.Imported, m.ImportRejected, m.Reserved, m.Consumed, m.Released, m.Rejected, m.Checks)
+	m.InvoicesIssued = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "invoices_issued_total", Help: "Invoices issued for orders (BI-4).",
+	})
+	m.InvoicesWaiting = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "invoices_awaiting_price_total", Help: "Orders whose invoice waited for a price (BI-4).",
+	})
+	m.Payments = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "invoice_payments_total", Help: "Invoices paid, by method (SV-3).",
+	}, []string{"method"})
+	m.PaymentExceptions = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "payment_exceptions_total", Help: "Payments listed for an operator, by kind (BI-2, BI-3).",
+	}, []string{"kind"})
+	m.Webhooks = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "payment_webhooks_total", Help: "Payment webhook requests, by outcome (BI-2).",
+	}, []string{"outcome"})
+	reg.MustRegister(m.Imported, m.ImportRejected, m.Reserved, m.Consumed, m.Released, m.Rejected, m.Checks,
+		m.InvoicesIssued, m.InvoicesWaiting, m.Payments, m.PaymentExceptions, m.Webhooks)
 	return m
 }

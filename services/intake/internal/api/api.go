@@ -9,12 +9,14 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/go-chi/chi/v5"
 	"github.com/google/uuid"
 
 	"github.com/certlife/platform/pkg/errs"
+	"github.com/certlife/platform/pkg/events"
 	"github.com/certlife/platform/pkg/httpx"
 	"github.com/certlife/platform/pkg/opsauth"
 	"github.com/certlife/platform/services/intake/internal/app"
@@ -58,6 +60,7 @@ func (a *API) Routes(r chi.Router) {
 		r.Get("/ops/v1/applications", a.searchApplications)
 		r.Get("/ops/v1/applications/{id}", a.opsApplication)
 	})
+	a.serverRoutes(r)
 }
 
 // fail writes err as a problem; a 401 says how to authenticate.
@@ -72,6 +75,10 @@ func (a *API) submit(w http.ResponseWriter, r *http.Request) {
 	var body domain.NewApplication
 	if p := httpx.DecodeJSON(w, r, &body, httpx.MaxBody); p != nil {
 		httpx.WriteProblem(w, r, p)
+		return
+	}
+	if body.Product != nil && strings.TrimSpace(*body.Product) == events.ProductServer {
+		a.submitServer(w, r, body)
 		return
 	}
 	v, bad := body.Validate()

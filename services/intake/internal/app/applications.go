@@ -148,6 +148,9 @@ func (s *Service) Cancel(ctx context.Context, id uuid.UUID, who domain.Principal
 		if err := store.AddTimeline(ctx, tx, app.ID, now, events.TypeApplicationCancelled, nil); err != nil {
 			return err
 		}
+		if err := s.releaseOrder(ctx, tx, app); err != nil {
+			return err
+		}
 		ev := events.ApplicationCancelled{ApplicationID: app.ID.String(), Recipient: app.Event().Recipient(), CancelledAt: now}
 		if app.Coupon != nil {
 			ev.Coupon = *app.Coupon
@@ -192,7 +195,7 @@ func (s *Service) finalize(ctx context.Context, tx pgx.Tx, id uuid.UUID, reason 
 	if err != nil {
 		return app, err
 	}
-	if app.Kind != events.KindNew {
+	if app.Kind != events.KindNew && app.Server == nil {
 		// The latest e-mail and language of a renewal or reissue become
 		// the applicant's: the next sign-in uses them (seed 003).
 		if err := store.UpdateApplicantContact(ctx, tx, app.ApplicantID, app.Applicant.Email, app.Language); err != nil {
@@ -214,6 +217,15 @@ type View struct {
 	CancelDeadline time.Time              `json:"cancel_deadline"`
 	CertificateID  *uuid.UUID             `json:"certificate_id,omitempty"`
 	Timeline       []domain.TimelineEntry `json:"timeline"`
+	// A server application's order and its steps (SV-12), and the
+	// renewal-or-new decision (SV-5, SV-11).
+	OrderID       *uuid.UUID    `json:"order_id,omitempty"`
+	Decision      string        `json:"decision,omitempty"`
+	RenewalOf     *string       `json:"renewal_of,omitempty"`
+	CarryOverDays *int          `json:"carry_over_days,omitempty"`
+	CoverageEnd   *time.Time    `json:"coverage_end,omitempty"`
+	AutoReapplied bool          `json:"auto_reapplied,omitempty"`
+	Steps         []domain.Step `json:"steps,omitempty"`
 }
 
 // Get returns the application for its applicant.
@@ -229,6 +241,7 @@ func (s *Service) Get(ctx context.Context, id uuid.UUID, who domain.Principal) (
 	if err != nil {
 		return View{}, err
 	}
-	return View{ID: app.ID, Product: app.Product, Kind: app.Kind, Status: app.Status,
-		CancelDeadline: app.CancelDeadline, CertificateID: app.CertificateID, Timeline: tl}, nil
+	v := View{ID: app.ID, Product: app.Product, Kind: app.Kind, Status: app.Status,
+		CancelDeadline: app.CancelDeadline, CertificateID: app.CertificateID, Timeline: tl}
+	return v, s.serverView(ctx, app, &v)
 }

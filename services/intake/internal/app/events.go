@@ -20,7 +20,7 @@ import (
 func (s *Service) Handlers() map[string]bus.Handler {
 	return map[string]bus.Handler{
 		events.TypeCouponReserved:       s.onTimeline,
-		events.TypeReviewApproved:       s.onTimeline,
+		events.TypeReviewApproved:       s.onReviewApproved,
 		events.TypeCouponRejected:       s.onCouponRejected,
 		events.TypePaymentConfirmed:     s.onPaymentConfirmed,
 		events.TypeReviewRejected:       s.onReviewRejected,
@@ -29,6 +29,15 @@ func (s *Service) Handlers() map[string]bus.Handler {
 		events.TypeCertificateRetrieved: s.onCertificateRetrieved,
 		events.TypeCertificateRevoked:   s.onCertificateRevoked,
 		events.TypeRenewalDue:           s.onRenewalDue,
+		// Server orders (SV-12).
+		events.TypeInvoiceIssued:             s.onInvoiceIssued,
+		events.TypePaymentFailed:             s.onPaymentFailed,
+		events.TypePaymentRefunded:           s.onPaymentRefunded,
+		events.TypeDomainValidated:           s.onDomainValidated,
+		events.TypeDomainValidationFailed:    s.onDomainValidationFailed,
+		events.TypeOrganizationVerified:      s.onOrganizationVerified,
+		events.TypePhoneVerified:             s.onPhoneVerified,
+		events.TypeCertificateIssuanceFailed: s.onIssuanceFailed,
 	}
 }
 
@@ -63,6 +72,12 @@ func (s *Service) onPaymentConfirmed(ctx context.Context, tx pgx.Tx, env events.
 	ev, err := events.Decode[events.PaymentConfirmed](env)
 	if err != nil {
 		return err
+	}
+	if ev.OrderID != "" {
+		return s.onOrderPaid(ctx, tx, env, ev)
+	}
+	if ev.ApplicationID == "" {
+		return nil
 	}
 	return s.withApplication(ctx, tx, env, ev.ApplicationID, func(app *domain.Application) error {
 		app.Status = domain.Advance(app.Status, domain.StatusInReview)
@@ -99,6 +114,9 @@ func (s *Service) onCouponRejected(ctx context.Context, tx pgx.Tx, env events.En
 func (s *Service) onReviewRejected(ctx context.Context, tx pgx.Tx, env events.Envelope) error {
 	ev, err := events.Decode[events.ReviewRejected](env)
 	if err != nil {
+		return err
+	}
+	if err := s.reviewRejectedStep(ctx, tx, env, ev); err != nil {
 		return err
 	}
 	return s.withApplication(ctx, tx, env, ev.ApplicationID, func(app *domain.Application) error {
@@ -181,6 +199,9 @@ func (s *Service) onCertificateIssued(ctx context.Context, tx pgx.Tx, env events
 	if err != nil {
 		return err
 	}
+	if ev.Product == events.ProductServer {
+		return s.onServerIssued(ctx, tx, env, ev)
+	}
 	notAfter := ev.NotAfter
 	if ev.Windows == nil {
 		// An issuer older than the windows in its events: the certificate
@@ -248,6 +269,9 @@ func (s *Service) onRenewalDue(ctx context.Context, tx pgx.Tx, env events.Envelo
 	if err != nil {
 		return err
 	}
+	if ev.Product == events.ProductServer {
+		return s.onServerRenewalDue(ctx, tx, env, ev)
+	}
 	applicant, err := uuid.Parse(ev.ApplicantID)
 	if err != nil {
 		return bus.Permanent(err)
@@ -268,4 +292,8 @@ func (s *Service) onRenewalDue(ctx context.Context, tx pgx.Tx, env events.Envelo
 		CertificateID: ev.CertificateID, ApplicantID: a.ID.String(), Reason: events.CodeForRenewalNotice,
 		Recipient: to, NotAfter: ev.NotAfter, DaysBefore: ev.DaysBefore,
 	})
+}
+
+func busEmit(ctx context.Context, tx pgx.Tx, env events.Envelope) error {
+	return bus.Emit(ctx, tx, env)
 }

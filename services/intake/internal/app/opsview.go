@@ -29,6 +29,9 @@ type OpsApplication struct {
 	PreviousCertificateID *uuid.UUID          `json:"previous_certificate_id,omitempty"`
 	ReissueReason         *string             `json:"reissue_reason,omitempty"`
 	RejectionReason       *string             `json:"rejection_reason,omitempty"`
+	// Server is a server application's part: CSR (public), names, DCV,
+	// technical contact, registry organization, order and decision.
+	Server *events.ServerApplication `json:"server,omitempty"`
 }
 
 // OpsDetail is one application with its timeline.
@@ -48,7 +51,7 @@ func opsApplication(a domain.Application) OpsApplication {
 	return OpsApplication{ID: a.ID, Product: a.Product, Kind: a.Kind, Status: a.Status, Language: a.Language,
 		Organization: a.Organization, Applicant: a.Applicant, AcceptedAt: a.AcceptedAt, CancelDeadline: a.CancelDeadline,
 		ClosedAt: a.ClosedAt, CertificateID: a.CertificateID, PreviousCertificateID: a.PreviousCertificateID,
-		ReissueReason: a.ReissueReason, RejectionReason: a.RejectionReason}
+		ReissueReason: a.ReissueReason, RejectionReason: a.RejectionReason, Server: a.Server}
 }
 
 // SearchApplications finds applications for operators.

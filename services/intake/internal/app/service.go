@@ -50,6 +50,12 @@ type Service struct {
 	// CodeRequests bounds the fresh codes asked for per e-mail (PC-16).
 	CodeRequests domain.CodeRequests
 	Metrics      *Metrics
+	// PublicURL is the base of links in mails (setup, renewal intent).
+	PublicURL string
+	// ServerTermMonths is the term a renewal order buys (PRODUCT_TERM_SERVER).
+	ServerTermMonths int
+	// AutoReapplyAfter is SV-4's period after payment (0: off).
+	AutoReapplyAfter time.Duration
 }
 
 func (s *Service) tx(ctx context.Context, fn func(tx pgx.Tx) error) error {

@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/certlife/platform/pkg/errs"
+	"github.com/certlife/platform/pkg/events"
 	"github.com/certlife/platform/pkg/session"
 	"github.com/certlife/platform/services/intake/internal/domain"
 	"github.com/certlife/platform/services/intake/internal/store"
@@ -168,6 +169,17 @@ func (s *Service) Login(ctx context.Context, c Credentials) (Session, error) {
 	if err := s.slow(ctx, a); err != nil {
 		return Session{}, s.abandon(ctx, a, err)
 	}
+	if !c.HasCode {
+		// A server customer's e-mail opens a customer session (SPEC §5);
+		// an account without a password yet (imported) cannot sign in.
+		cust, err := store.CustomerByEmail(ctx, s.Pool, email)
+		if err == nil && cust.PasswordHash != nil {
+			return s.loginCustomer(ctx, a, cust, c.Password)
+		}
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return Session{}, s.abandon(ctx, a, err)
+		}
+	}
 	match, legacy, err := s.check(ctx, email, c)
 	if err != nil {
 		return Session{}, s.abandon(ctx, a, err)
@@ -217,6 +229,60 @@ func (s *Service) Login(ctx context.Context, c Credentials) (Session, error) {
 		return Session{}, err
 	}
 	return Session{Token: token, ExpiresAt: row.ExpiresAt}, nil
+}
+
+// loginCustomer checks a server customer's password — one argon2id, as
+// every sign-in — and opens a customer session (pkg/session Customer).
+func (s *Service) loginCustomer(ctx context.Context, a attempt, cust domain.Customer, password string) (Session, error) {
+	ok, err := s.Hasher.Verify(ctx, *cust.PasswordHash, password)
+	if err != nil {
+		return Session{}, s.abandon(ctx, a, err)
+	}
+	if !ok {
+		return Session{}, s.fail(ctx, a, domain.ErrMismatch())
+	}
+	now := s.Clock.Now()
+	row := store.Session{ID: domain.NewID(), ApplicantID: cust.ID, Customer: true,
+		CreatedAt: now, ExpiresAt: now.Add(s.SessionTTL).Truncate(time.Second)}
+	token, err := s.Signer.Sign(session.Claims{SessionID: row.ID.String(), Subject: cust.ID.String(), Customer: true,
+		IssuedAt: now.Unix(), ExpiresAt: row.ExpiresAt.Unix()})
+	if err != nil {
+		return Session{}, s.abandon(ctx, a, err)
+	}
+	if err := s.succeed(ctx, a, func(tx pgx.Tx) error { return store.InsertSession(ctx, tx, row) }); err != nil {
+		return Session{}, err
+	}
+	return Session{Token: token, ExpiresAt: row.ExpiresAt}, nil
+}
+
+// authCustomer authenticates a server customer by e-mail and password on
+// the sign-in path (reserve, slow, one argon2id, settle): a server
+// application that gives the password of an existing account.
+func (s *Service) authCustomer(ctx context.Context, email, password, addr string) (domain.Customer, error) {
+	email = domain.NormalizeEmail(email)
+	a, err := s.reserve(ctx, email, addr, nil)
+	if err != nil {
+		return domain.Customer{}, err
+	}
+	if err := s.slow(ctx, a); err != nil {
+		return domain.Customer{}, s.abandon(ctx, a, err)
+	}
+	cust, err := store.CustomerByEmail(ctx, s.Pool, email)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return domain.Customer{}, s.abandon(ctx, a, err)
+	}
+	hash := domain.DummyHash
+	if err == nil && cust.PasswordHash != nil {
+		hash = *cust.PasswordHash
+	}
+	ok, verr := s.Hasher.Verify(ctx, hash, password)
+	if verr != nil {
+		return domain.Customer{}, s.abandon(ctx, a, verr)
+	}
+	if !ok || err != nil || cust.PasswordHash == nil {
+		return domain.Customer{}, s.fail(ctx, a, domain.ErrMismatch())
+	}
+	return cust, s.succeed(ctx, a, nil)
 }
 
 // check finds the applicant the credentials name, with exactly one
@@ -287,19 +353,23 @@ func (s *Service) BasicAuth(ctx context.Context, application uuid.UUID, email, p
 		return domain.Principal{}, s.abandon(ctx, a, err)
 	}
 	var who *domain.Applicant
+	customer := false
+	hash := domain.DummyHash
 	app, err := store.GetApplication(ctx, s.Pool, application)
-	if err == nil {
+	if err == nil && app.Product == events.ProductServer {
+		// A server application: its customer's e-mail and password.
+		var c domain.Customer
+		if c, err = store.GetCustomer(ctx, s.Pool, app.ApplicantID); err == nil && c.Email == email && c.PasswordHash != nil {
+			who, customer, hash = &domain.Applicant{ID: c.ID}, true, *c.PasswordHash
+		}
+	} else if err == nil {
 		var ap domain.Applicant
 		if ap, err = store.GetApplicant(ctx, s.Pool, app.ApplicantID); err == nil && ap.Email == email {
-			who = &ap
+			who, hash = &ap, ap.PasswordHash
 		}
 	}
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return domain.Principal{}, s.abandon(ctx, a, err)
-	}
-	hash := domain.DummyHash
-	if who != nil {
-		hash = who.PasswordHash
 	}
 	ok, err := s.Hasher.Verify(ctx, hash, password)
 	if err != nil {
@@ -311,7 +381,7 @@ func (s *Service) BasicAuth(ctx context.Context, application uuid.UUID, email, p
 	if err := s.succeed(ctx, a, nil); err != nil {
 		return domain.Principal{}, err
 	}
-	return domain.Principal{ApplicantID: who.ID}, nil
+	return domain.Principal{ApplicantID: who.ID, Customer: customer}, nil
 }
 
 // SessionPrincipal resolves a bearer token: its signature and expiry
@@ -335,5 +405,5 @@ func (s *Service) SessionPrincipal(ctx context.Context, token string) (domain.Pr
 	if !live {
 		return domain.Principal{}, errs.Unauthorized("the session is unknown or has expired")
 	}
-	return domain.Principal{ApplicantID: applicant, CodeVerified: c.CodeVerified}, nil
+	return domain.Principal{ApplicantID: applicant, CodeVerified: c.CodeVerified && !c.Customer, Customer: c.Customer}, nil
 }

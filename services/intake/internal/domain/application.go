@@ -101,6 +101,9 @@ type Application struct {
 	ClosedAt              *time.Time
 	CertificateID         *uuid.UUID
 	RejectionReason       *string
+	// Server is the server part of a server application; ApplicantID is
+	// then the customer's ID.
+	Server *events.ServerApplication
 }
 
 // Event is the snapshot other services receive.
@@ -117,6 +120,10 @@ func (a Application) Event() events.Application {
 	}
 	if a.ReissueReason != nil {
 		out.ReissueReason = *a.ReissueReason
+	}
+	if a.Server != nil {
+		srv := *a.Server
+		out.Server = &srv
 	}
 	return out
 }
@@ -153,10 +160,26 @@ type Principal struct {
 	// certificate steps need (PC-7); Basic and password-only sessions
 	// are not.
 	CodeVerified bool
+	// Customer: ApplicantID is a server customer's ID (a customer
+	// session, or Basic with a customer's e-mail and password).
+	Customer bool
 }
 
-// Owns reports whether the application is the principal's.
-func (p Principal) Owns(a Application) bool { return a.ApplicantID == p.ApplicantID }
+// Owns reports whether the application is the principal's: a customer
+// owns its server applications, an applicant its client applications.
+func (p Principal) Owns(a Application) bool {
+	return a.ApplicantID == p.ApplicantID && (a.Product == events.ProductServer) == p.Customer
+}
+
+// RequireCustomer refuses a server-order step to a principal that is not
+// a server customer.
+func (p Principal) RequireCustomer() error {
+	if p.Customer {
+		return nil
+	}
+	return &errs.Error{Kind: errs.KindForbidden, Slug: "customer-session-required",
+		Detail: "server orders need a customer session (POST /v1/sessions with the customer's e-mail and password)"}
+}
 
 // RequireCode refuses a certificate step to a principal without the code.
 func (p Principal) RequireCode() error {

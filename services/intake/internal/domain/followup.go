@@ -52,6 +52,12 @@ func (c *Changes) Apply(prevLanguage string, prevOrg events.Organization, prev e
 	}
 	org := prevOrg
 	if o := c.Organization; o != nil {
+		if o.DUNS != nil {
+			e.add("changes.organization.duns", "is not a field of a client certificate")
+		}
+		if o.Address != nil {
+			e.add("changes.organization.address", "is not a field of a client certificate")
+		}
 		for _, f := range []struct {
 			name      string
 			new, prev *string

@@ -41,6 +41,10 @@ type OrganizationInput struct {
 	NameEn      *string `json:"name_en"`
 	// Identifier is the registration identifier (PC-1, orgid.go).
 	Identifier *string `json:"identifier"`
+	// DUNS and Address name a server certificate's organization (SPEC §5);
+	// a client application refuses them.
+	DUNS    *string             `json:"duns"`
+	Address *ServerAddressInput `json:"address"`
 }
 
 // NewApplication is the body of POST /v1/applications (SPEC §5). Pointers
@@ -52,6 +56,9 @@ type NewApplication struct {
 	Language     *string            `json:"language"`
 	Organization *OrganizationInput `json:"organization"`
 	Applicant    *ApplicantInput    `json:"applicant"`
+	// The server application's fields (SPEC §5, server.go); a client
+	// application refuses them.
+	ServerFields
 }
 
 var (
@@ -126,10 +133,15 @@ func (a NewApplication) Validate() (Validated, Errors) {
 	var v Validated
 	v.Product = e.text("product", a.Product, true, 16, nil, "")
 	if v.Product != "" && v.Product != events.ProductClient {
-		if v.Product == events.ProductServer {
-			e.add("product", "server certificates are not yet offered through this API")
-		} else {
-			e.add("product", "must be \"client\"")
+		e.add("product", "must be \"client\" or \"server\"")
+	}
+	a.ServerFields.refuse(&e, "a client application")
+	if o := a.Organization; o != nil {
+		if o.DUNS != nil {
+			e.add("organization.duns", "is not a field of a client application")
+		}
+		if o.Address != nil {
+			e.add("organization.address", "is not a field of a client application")
 		}
 	}
 	v.Coupon = e.text("coupon", a.Coupon, true, 17, couponRe, "must be 8 digits, a hyphen and 8 digits")
@@ -150,6 +162,9 @@ func (a NewApplication) Validate() (Validated, Errors) {
 	}
 	return v, e
 }
+
+// CheckPassword checks a new password (8 to 128 characters).
+func CheckPassword(e *Errors, field string, p *string) string { return checkPassword(e, field, p) }
 
 func checkPassword(e *Errors, field string, p *string) string {
 	if p == nil || *p == "" {

@@ -103,14 +103,16 @@ type Session struct {
 	ID           uuid.UUID
 	ApplicantID  uuid.UUID
 	CodeVerified bool
-	CreatedAt    time.Time
-	ExpiresAt    time.Time
+	// Customer: ApplicantID is a server customer's ID.
+	Customer  bool
+	CreatedAt time.Time
+	ExpiresAt time.Time
 }
 
 // InsertSession records a session.
 func InsertSession(ctx context.Context, q Q, s Session) error {
-	_, err := q.Exec(ctx, `INSERT INTO sessions (id, applicant_id, code_verified, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)`,
-		s.ID, s.ApplicantID, s.CodeVerified, s.CreatedAt, s.ExpiresAt)
+	_, err := q.Exec(ctx, `INSERT INTO sessions (id, applicant_id, code_verified, customer, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)`,
+		s.ID, s.ApplicantID, s.CodeVerified, s.Customer, s.CreatedAt, s.ExpiresAt)
 	return err
 }
 

@@ -116,13 +116,13 @@ func UpdateApplicantContact(ctx context.Context, q Q, applicant uuid.UUID, email
 }
 
 const appColumns = `id, applicant_id, product, kind, status, language, coupon, organization, applicant,
-	previous_certificate_id, reissue_reason, accepted_at, cancel_deadline, closed_at, certificate_id, rejection_reason`
+	previous_certificate_id, reissue_reason, accepted_at, cancel_deadline, closed_at, certificate_id, rejection_reason, server`
 
 func scanApplication(row pgx.Row) (domain.Application, error) {
 	var a domain.Application
-	var org, appl []byte
+	var org, appl, srv []byte
 	err := row.Scan(&a.ID, &a.ApplicantID, &a.Product, &a.Kind, &a.Status, &a.Language, &a.Coupon, &org, &appl,
-		&a.PreviousCertificateID, &a.ReissueReason, &a.AcceptedAt, &a.CancelDeadline, &a.ClosedAt, &a.CertificateID, &a.RejectionReason)
+		&a.PreviousCertificateID, &a.ReissueReason, &a.AcceptedAt, &a.CancelDeadline, &a.ClosedAt, &a.CertificateID, &a.RejectionReason, &srv)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return a, ErrNotFound
 	}
@@ -132,6 +132,12 @@ func scanApplication(row pgx.Row) (domain.Application, error) {
 	if err := json.Unmarshal(org, &a.Organization); err != nil {
 		return a, err
 	}
+	if srv != nil {
+		a.Server = new(events.ServerApplication)
+		if err := json.Unmarshal(srv, a.Server); err != nil {
+			return a, err
+		}
+	}
 	return a, json.Unmarshal(appl, &a.Applicant)
 }
 
@@ -139,10 +145,14 @@ func scanApplication(row pgx.Row) (domain.Application, error) {
 func InsertApplication(ctx context.Context, q Q, a domain.Application) error {
 	org, _ := json.Marshal(a.Organization)
 	appl, _ := json.Marshal(a.Applicant)
+	var srv []byte
+	if a.Server != nil {
+		srv, _ = json.Marshal(a.Server)
+	}
 	_, err := q.Exec(ctx, `INSERT INTO applications (`+appColumns+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`,
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)`,
 		a.ID, a.ApplicantID, a.Product, a.Kind, a.Status, a.Language, a.Coupon, org, appl,
-		a.PreviousCertificateID, a.ReissueReason, a.AcceptedAt, a.CancelDeadline, a.ClosedAt, a.CertificateID, a.RejectionReason)
+		a.PreviousCertificateID, a.ReissueReason, a.AcceptedAt, a.CancelDeadline, a.ClosedAt, a.CertificateID, a.RejectionReason, srv)
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) && pgErr.Code == "23505" && pgErr.ConstraintName == "applications_live_coupon" {
 		return ErrCouponInUse

@@ -63,6 +63,8 @@ func (h *Handler) Routes(r chi.Router) {
 	// decides (issuance.Owns, issuance.Chain).
 	r.With(h.session).Get("/v1/certificates/{id}/chain", h.chain)
 	r.With(h.Ops.Require(opsauth.Admin), h.Idempotent).Post("/ops/v1/revocations", h.revoke)
+	r.With(h.Ops.Require(opsauth.Admin), h.Idempotent).Post("/ops/v1/mass-revocations", h.massRevoke)
+	r.With(h.Ops.Require(opsauth.Admin)).Get("/ops/v1/mass-revocations/{id}", h.massRevocation)
 	r.With(h.Ops.Require(opsauth.Admin)).Get("/ops/v1/issuance-failures", h.issuanceFailures)
 	r.With(h.Ops.Require(opsauth.Admin)).Post("/ops/v1/issuance-failures/{id}/retry", h.retryIssuance)
 }
@@ -482,4 +484,100 @@ func (h *Handler) revoke(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	httpx.WriteJSON(w, http.StatusOK, out)
+}
+
+// maxMassRevocationBody (the Idempotency-Key bound too) leaves room for
+// 150,000 serials of 20 bytes.
+const maxMassRevocationBody = 8 << 20
+
+type massRevocationBody struct {
+	Reason          *string   `json:"reason"`
+	Serials         *[]string `json:"serials"`
+	Organization    *string   `json:"organization"`
+	PublicKeySHA256 *string   `json:"public_key_sha256"`
+}
+
+// massRevoke starts a mass revocation (OP-5): 202 with its ID; the
+// certificates are revoked in batches after the answer.
+func (h *Handler) massRevoke(w http.ResponseWriter, r *http.Request) {
+	var body massRevocationBody
+	if p := httpx.DecodeJSON(w, r, &body, maxMassRevocationBody); p != nil {
+		httpx.WriteProblem(w, r, p)
+		return
+	}
+	var errs []httpx.FieldError
+	if body.Reason == nil {
+		errs = append(errs, httpx.FieldError{Field: "reason", Message: "is required"})
+	} else if _, ok := profile.ReasonCode(*body.Reason); !ok {
+		errs = append(errs, httpx.FieldError{Field: "reason",
+			Message: "must be one of " + strings.Join(profile.Reasons(), ", ")})
+	}
+	given := 0
+	req := issuance.MassRequest{}
+	if body.Reason != nil {
+		req.Reason = *body.Reason
+	}
+	if body.Serials != nil {
+		given++
+		req.Serials = *body.Serials
+		if req.Serials == nil {
+			req.Serials = []string{}
+		}
+	}
+	if body.Organization != nil {
+		given++
+		req.Organization = strings.TrimSpace(*body.Organization)
+		if req.Organization == "" {
+			errs = append(errs, httpx.FieldError{Field: "organization", Message: "must not be empty"})
+		}
+	}
+	if body.PublicKeySHA256 != nil {
+		given++
+		req.PublicKeySHA256 = strings.ToLower(strings.ReplaceAll(strings.TrimSpace(*body.PublicKeySHA256), ":", ""))
+		if req.PublicKeySHA256 == "" {
+			errs = append(errs, httpx.FieldError{Field: "public_key_sha256", Message: "must not be empty"})
+		}
+	}
+	if given != 1 {
+		errs = append(errs, httpx.FieldError{Field: "serials",
+			Message: "give exactly one of serials, organization, public_key_sha256"})
+	}
+	if len(errs) > 0 {
+		httpx.WriteProblem(w, r, httpx.Invalid(errs...))
+		return
+	}
+	m, err := h.Svc.StartMassRevocation(r.Context(), req, opsauth.Actor(r.Context()))
+	if err != nil {
+		httpx.WriteError(w, r, h.Log, err)
+		return
+	}
+	w.Header().Set("Location", "/ops/v1/mass-revocations/"+m.ID.String())
+	httpx.WriteJSON(w, http.StatusAccepted, massView(m))
+}
+
+func (h *Handler) massRevocation(w http.ResponseWriter, r *http.Request) {
+	id, ok := certificateID(r)
+	if !ok {
+		httpx.WriteProblem(w, r, httpx.NotFound())
+		return
+	}
+	m, err := h.Svc.MassRevocation(r.Context(), id)
+	if err != nil {
+		httpx.WriteError(w, r, h.Log, err)
+		return
+	}
+	httpx.WriteJSON(w, http.StatusOK, massView(m))
+}
+
+// massProgress is a mass revocation as operators see it.
+type massProgress struct {
+	*store.MassRevocation
+	Done bool `json:"done"`
+}
+
+func massView(m *store.MassRevocation) massProgress {
+	if m.Issuers == nil {
+		m.Issuers = []string{}
+	}
+	return massProgress{MassRevocation: m, Done: m.CompletedAt != nil}
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/certlife/platform/pkg/audit"
 	"github.com/certlife/platform/pkg/db"
 	"github.com/certlife/platform/pkg/events"
 	"github.com/certlife/platform/pkg/timer"
@@ -84,6 +85,11 @@ func (s *Service) revoke(ctx context.Context, tx pgx.Tx, c *store.Certificate, r
 		if err := timer.Cancel(ctx, tx, TimerPKCS12Purge, c.ID.String()); err != nil {
 			return time.Time{}, false, err
 		}
+	}
+	if err := audit.Record(ctx, tx, now, by, AuditRevoked, c.ApplicationID, map[string]any{
+		"certificate_id": c.ID.String(), "serial": c.Serial, "reason": reason,
+	}); err != nil {
+		return time.Time{}, false, err
 	}
 	if err := s.emit(ctx, tx, events.CertificateRevoked{
 		CertificateID: c.ID.String(), ApplicationID: c.ApplicationID, Serial: c.Serial, Reason: reason,

@@ -56,6 +56,9 @@ type Service struct {
 	CT        *ct.Submitter
 	MinSCTs   int
 	KeyPolicy goodkey.Policy
+	// MassBatch is how many certificates one transaction of a mass
+	// revocation revokes (0 = DefaultMassBatch).
+	MassBatch int
 
 	slotsOnce sync.Once
 	slots     chan struct{}

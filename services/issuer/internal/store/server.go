@@ -92,7 +92,7 @@ func IssuedServer(ctx context.Context, q Q, id uuid.UUID, serial, issuer string,
 	der []byte, at time.Time) error {
 	_, err := q.Exec(ctx, `UPDATE certificates SET status = 'issued', serial = $2, issuer = $3,
 		not_before = $4, not_after = $5, der = $6, issued_at = $7, issuance_attempts = issuance_attempts + 1,
-		issuance_failure = NULL WHERE id = $1`, id, serial, issuer, notBefore, notAfter, der, at)
+		issuance_failure = NULL, spki_sha256 = $8 WHERE id = $1`, id, serial, issuer, notBefore, notAfter, der, at, SPKISHA256(der))
 	return err
 }
 

@@ -238,8 +238,8 @@ func Issued(ctx context.Context, q Q, id uuid.UUID, serial, issuer string, notBe
 	der []byte, at time.Time, retrievalStatus string) error {
 	_, err := q.Exec(ctx, `UPDATE certificates SET status = 'issued', serial = $2, issuer = $3,
 		not_before = $4, not_after = $5, der = $6, issued_at = $7::timestamptz, retrieval_status = $8::text,
-		delivered_at = CASE WHEN $8::text = 'delivered' THEN $7::timestamptz END
-		WHERE id = $1`, id, serial, issuer, notBefore, notAfter, der, at, retrievalStatus)
+		delivered_at = CASE WHEN $8::text = 'delivered' THEN $7::timestamptz END, spki_sha256 = $9
+		WHERE id = $1`, id, serial, issuer, notBefore, notAfter, der, at, retrievalStatus, SPKISHA256(der))
 	return err
 }
 

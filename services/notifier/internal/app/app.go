@@ -65,6 +65,12 @@ func (a *App) Consumers() []bus.Consumer {
 			events.TypeCertificateCodeIssued:  a.onCertificateCodeIssued,
 			events.TypeCertificateRevoked:     a.onCertificateRevokedMail,
 			events.TypeCertificateIssued:      a.onCertificateIssuedMail,
+			events.TypeOrderPlaced:            a.onOrderPlaced,
+			events.TypeInvoiceIssued:          a.onInvoiceIssued,
+			events.TypeCertificateImported:    a.onCertificateImportedMail,
+			events.TypePaymentConfirmed:       a.onPaymentConfirmed,
+			events.TypePaymentFailed:          a.onPaymentFailed,
+			events.TypeRenewalDeclined:        a.onRenewalDeclinedMail,
 		},
 	}, {
 		Name: ConsumerReminders,
@@ -72,6 +78,8 @@ func (a *App) Consumers() []bus.Consumer {
 			events.TypeCertificateIssued:    a.onCertificateIssued,
 			events.TypeCertificateRevoked:   a.onCertificateRevoked,
 			events.TypeCertificateRetrieved: a.onCertificateRetrieved,
+			events.TypeCertificateImported:  a.onCertificateImported,
+			events.TypeRenewalDeclined:      a.onRenewalDeclined,
 		},
 	}}
 }

@@ -44,6 +44,9 @@ func (a *App) onApplicationProvisional(ctx context.Context, tx pgx.Tx, env event
 	ap := p.Application
 	lang := domain.Language(ap.Language)
 	name, org := pick(lang, ap.Applicant.NameJa, ap.Applicant.NameEn), pick(lang, ap.Organization.NameJa, ap.Organization.NameEn)
+	if ap.Server != nil && ap.Server.AutoReapplied {
+		return a.autoReapplied(ctx, tx, env, p, name, org)
+	}
 	return a.enqueue(ctx, tx, env, domain.Request{
 		Reason: domain.ReasonApplicationProvisional, Recipient: ap.Applicant.Email, Language: ap.Language,
 		Key: ap.ID, SubjectID: ap.ID,

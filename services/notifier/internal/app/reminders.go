@@ -37,13 +37,19 @@ func (a *App) onCertificateIssued(ctx context.Context, tx pgx.Tx, env events.Env
 	c := domain.Certificate{
 		ID: p.CertificateID, ApplicantID: p.ApplicantID, Product: p.Product,
 		Email: p.Recipient.Email, Language: p.Recipient.Language, NotAfter: p.NotAfter, CorrelationID: env.CorrelationID,
+		CustomerID: p.CustomerID,
 	}
-	if err := store.UpsertIssued(ctx, tx, c, now); err != nil {
+	if len(p.DNSNames) > 0 {
+		c.CommonName = p.DNSNames[0]
+	}
+	if err := store.UpsertIssued(ctx, tx, c, nil, now); err != nil {
 		return err
 	}
 	// A client renewal is issued when it is retrieved (PC-15), so its
-	// issuance also means the previous certificate was renewed.
-	if p.Kind == events.KindRenewal && p.PreviousCertificateID != "" {
+	// issuance also means the previous certificate was renewed. A server
+	// certificate that replaces another (a renewal, or a new order made
+	// for it, SV-5) ends the other's notices too.
+	if p.PreviousCertificateID != "" && (p.Kind == events.KindRenewal || p.Product == events.ProductServer) {
 		if err := store.MarkRenewed(ctx, tx, p.PreviousCertificateID, p.CertificateID, now); err != nil {
 			return err
 		}
@@ -52,18 +58,70 @@ func (a *App) onCertificateIssued(ctx context.Context, tx pgx.Tx, env events.Env
 		a.Log.Warn("certificate without not_after: no reminders", "certificate", p.CertificateID, "event", env.ID)
 		return nil
 	}
-	offsets, err := store.Offsets(ctx, tx, p.Product)
+	return a.scheduleReminders(ctx, tx, c)
+}
+
+// scheduleReminders sets a timer for each configured offset of c's
+// schedule (NO-3). Re-scheduling an existing one is harmless: a reminder
+// already sent is never sent again (store.ReminderSent).
+func (a *App) scheduleReminders(ctx context.Context, tx pgx.Tx, c domain.Certificate) error {
+	offsets, err := store.Offsets(ctx, tx, c.Schedule())
 	if err != nil {
 		return err
 	}
 	for _, days := range offsets {
-		due := domain.ReminderDue(p.NotAfter, days)
-		if err := timer.Schedule(ctx, tx, TimerReminder, domain.ReminderKey(p.CertificateID, days), due,
-			reminderTimer{CertificateID: p.CertificateID, DaysBefore: days}); err != nil {
+		due := domain.ReminderDue(c.NotAfter, days)
+		if err := timer.Schedule(ctx, tx, TimerReminder, domain.ReminderKey(c.ID, days), due,
+			reminderTimer{CertificateID: c.ID, DaysBefore: days}); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// onCertificateImported records a server certificate bought elsewhere and
+// schedules its notices on the imported schedule (SV-1: 90 days). When
+// its first notice is due soon, the customer's password setup link is
+// kept (sealed) to ride with that notice; otherwise the mail consumer
+// sends it at once with a welcome mail (onCertificateImportedMail).
+func (a *App) onCertificateImported(ctx context.Context, tx pgx.Tx, env events.Envelope) error {
+	p, err := events.Decode[events.CertificateImported](env)
+	if err != nil {
+		return err
+	}
+	c := domain.Certificate{
+		ID: p.CertificateID, CustomerID: p.CustomerID, Product: events.ProductServer, Imported: true,
+		Email: p.Recipient.Email, Language: p.Recipient.Language, NotAfter: p.NotAfter, CorrelationID: env.CorrelationID,
+		CommonName: p.CommonName,
+	}
+	var setup []byte
+	if len(p.SealedSetupLink) > 0 {
+		offsets, err := store.Offsets(ctx, tx, c.Schedule())
+		if err != nil {
+			return err
+		}
+		if domain.NoticeSoon(p.NotAfter, env.OccurredAt, offsets) {
+			setup = p.SealedSetupLink
+		}
+	}
+	if err := store.UpsertIssued(ctx, tx, c, setup, a.Clock.Now()); err != nil {
+		return err
+	}
+	return a.scheduleReminders(ctx, tx, c)
+}
+
+// onRenewalDeclined: the customer declined the renewal; the certificate's
+// remaining notices are not sent (SV-2, NO-3).
+func (a *App) onRenewalDeclined(ctx context.Context, tx pgx.Tx, env events.Envelope) error {
+	p, err := events.Decode[events.RenewalDeclined](env)
+	if err != nil {
+		return err
+	}
+	at := p.DeclinedAt
+	if at.IsZero() {
+		at = env.OccurredAt
+	}
+	return store.MarkDeclined(ctx, tx, p.CertificateID, at, a.Clock.Now())
 }
 
 func (a *App) onCertificateRevoked(ctx context.Context, tx pgx.Tx, env events.Envelope) error {
@@ -118,8 +176,11 @@ func (a *App) reminderBacklog(ctx context.Context) (uint64, error) {
 }
 
 // ReminderDue fires one reminder: if it is still relevant it emits
-// RenewalDue (intake answers with a fresh code, mailed as the renewal
-// notice); otherwise it records why not.
+// RenewalDue — for a client certificate intake answers with a fresh code,
+// mailed as the renewal notice; for a server certificate (Product server,
+// CustomerID set) intake makes the renewal order, billing its invoice,
+// and InvoiceIssued with its Notice is mailed as the notice (SV-1) —
+// otherwise it records why not.
 func (a *App) ReminderDue(ctx context.Context, tx pgx.Tx, t timer.Timer) error {
 	var rt reminderTimer
 	if err := json.Unmarshal(t.Payload, &rt); err != nil || rt.CertificateID == "" {
@@ -148,7 +209,7 @@ func (a *App) ReminderDue(ctx context.Context, tx pgx.Tx, t timer.Timer) error {
 		return err
 	}
 	c.ID = rt.CertificateID
-	offsets, err := store.Offsets(ctx, tx, c.Product)
+	offsets, err := store.Offsets(ctx, tx, c.Schedule())
 	if err != nil {
 		return err
 	}
@@ -166,7 +227,7 @@ func (a *App) ReminderDue(ctx context.Context, tx pgx.Tx, t timer.Timer) error {
 		return nil
 	}
 	env, err := events.New(events.RenewalDue{
-		CertificateID: c.ID, ApplicantID: c.ApplicantID, Product: c.Product,
+		CertificateID: c.ID, ApplicantID: c.ApplicantID, CustomerID: c.CustomerID, Product: c.Product,
 		Recipient: events.Recipient{Email: c.Email, Language: c.Language},
 		NotAfter:  c.NotAfter, DaysBefore: rt.DaysBefore,
 	}, now, c.CorrelationID)

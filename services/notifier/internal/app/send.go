@@ -66,7 +66,8 @@ func (a *App) SendDue(ctx context.Context, tx pgx.Tx, t timer.Timer) error {
 }
 
 // compose renders the message; for a code mail it opens the sealed code,
-// which lives only in this message's memory from here on.
+// for a notice its sealed links, which live only in this message's memory
+// from here on. An invoice mail carries the invoice's PDF.
 func (a *App) compose(d domain.Delivery) (smtpsend.Message, error) {
 	v := templates.View{Data: d.Data, PortalURL: a.PublicURL}
 	if domain.CarriesCode(d.Reason) {
@@ -79,6 +80,9 @@ func (a *App) compose(d domain.Delivery) (smtpsend.Message, error) {
 		}
 		v.Code = string(code)
 	}
+	if err := a.openLinks(d, &v); err != nil {
+		return smtpsend.Message{}, err
+	}
 	subject, body, err := a.Templates.Render(d.Reason, d.Language, v)
 	if err != nil {
 		return smtpsend.Message{}, err
@@ -87,6 +91,11 @@ func (a *App) compose(d domain.Delivery) (smtpsend.Message, error) {
 	for _, f := range domain.Attachments(d.Reason, d.Data) {
 		files = append(files, smtpsend.Attachment{Name: f.Name, ContentType: f.ContentType, Data: f.Data})
 	}
+	pdf, err := invoicePDF(d)
+	if err != nil {
+		return smtpsend.Message{}, err
+	}
+	files = append(files, pdf...)
 	return smtpsend.Message{
 		From: a.MailFrom, To: d.Recipient, Subject: subject, Body: body,
 		MessageID: d.MessageID, Date: a.Clock.Now(), Attachments: files,

@@ -25,6 +25,8 @@ type Delivery struct {
 	CorrelationID string
 	Data          Data
 	SealedCode    []byte // the certificate code sealed to the notifier's key, until sent or given up
+	SealedLinks   []byte // a renewal notice's one-click links (JSON), sealed likewise
+	SealedSetup   []byte // a password setup link, sealed likewise
 	Status        string
 	Attempts      int
 	LastError     *string
@@ -54,6 +56,7 @@ const maxLastError = 1000
 // code goes: it lives on only in the mail.
 func (d *Delivery) MarkSent(now time.Time) {
 	d.Status, d.Attempts, d.SentAt, d.NextAttemptAt, d.SealedCode = StatusSent, d.Attempts+1, &now, nil, nil
+	d.SealedLinks, d.SealedSetup = nil, nil
 }
 
 // MarkRetry records a failed attempt and when the next one is due.
@@ -72,6 +75,7 @@ func (d *Delivery) MarkFailed(errText string, now time.Time, attempted bool) {
 		d.Attempts++
 	}
 	d.Status, d.LastError, d.FailedAt, d.NextAttemptAt, d.SealedCode = StatusFailed, &e, &now, nil, nil
+	d.SealedLinks, d.SealedSetup = nil, nil
 }
 
 // truncate cuts s to at most n bytes without splitting a character.

@@ -14,6 +14,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/certlife/platform/pkg/events"
 )
 
 // Reasons: why a message is sent. Each has its own template and subject.
@@ -31,6 +33,28 @@ const (
 	// ReasonServerCertificateIssued: a server certificate was issued; the
 	// mail to its technical contact carries the PEM chain (SV-10).
 	ReasonServerCertificateIssued = "server_certificate_issued"
+
+	// Server orders (SV-1 … SV-4, SPEC §5 "Server orders").
+	//
+	// ReasonServerRenewalNotice: the renewal notice of a server
+	// certificate with its invoice (InvoiceIssued with a Notice, SV-1).
+	ReasonServerRenewalNotice = "server_renewal_notice"
+	// ReasonInvoiceIssued: the invoice of a new order (InvoiceIssued
+	// without a Notice).
+	ReasonInvoiceIssued = "invoice_issued"
+	// ReasonCertificateImported: a certificate bought elsewhere was
+	// registered for renewal; carries the password setup link unless it
+	// rides with a notice due within NoticeSoonWithin.
+	ReasonCertificateImported = "certificate_imported"
+	// ReasonApplicationGuidance: an order was paid (PaymentConfirmed with
+	// its OrderID): how to apply, and the automatic re-application (SV-3, SV-4).
+	ReasonApplicationGuidance = "application_guidance"
+	ReasonPaymentFailed       = "payment_failed"
+	// ReasonRenewalDeclined confirms a declined renewal with its advice (SV-2).
+	ReasonRenewalDeclined = "renewal_declined"
+	// ReasonAutoReapplied: the renewal was applied for automatically with
+	// the previous application data and CSR (SV-4).
+	ReasonAutoReapplied = "auto_reapplied"
 )
 
 // Reasons lists every reason, in the order a template test walks them.
@@ -39,6 +63,8 @@ var Reasons = []string{
 	ReasonCertificateReady, ReasonReissue, ReasonRenewalNotice, ReasonCertificateRevoked,
 	ReasonMailboxValidation,
 	ReasonServerCertificateIssued,
+	ReasonServerRenewalNotice, ReasonInvoiceIssued, ReasonCertificateImported, ReasonApplicationGuidance,
+	ReasonPaymentFailed, ReasonRenewalDeclined, ReasonAutoReapplied,
 }
 
 // KnownReason reports whether r is one of Reasons.
@@ -137,6 +163,60 @@ type Data struct {
 	DNSNames  []string  `json:"dns_names,omitempty"`
 	NotBefore time.Time `json:"not_before,omitzero"`
 	PEMChain  string    `json:"pem_chain,omitempty"`
+
+	// Server orders (SV-1 … SV-4).
+	CommonName string `json:"common_name,omitempty"`
+	OrderID    string `json:"order_id,omitempty"`
+	InvoiceID  string `json:"invoice_id,omitempty"`
+	// DaysLeft: whole days from the message's queueing to NotAfter.
+	DaysLeft int  `json:"days_left,omitempty"`
+	Imported bool `json:"imported,omitempty"`
+	// Invoice is the invoice the mail is about and whose PDF it carries:
+	// the event as billing issued it (no secret in it).
+	Invoice *events.InvoiceIssued `json:"invoice,omitempty"`
+	// A payment: its amount, currency, method and time (PaymentConfirmed).
+	Amount   int64     `json:"amount,omitempty"`
+	Currency string    `json:"currency,omitempty"`
+	Method   string    `json:"method,omitempty"`
+	PaidAt   time.Time `json:"paid_at,omitzero"`
+	// Advice is what a declined renewal means for the customer's plan (SV-2).
+	Advice     string    `json:"advice,omitempty"`
+	DeclinedAt time.Time `json:"declined_at,omitzero"`
+	// NoticeAt is when an imported certificate's first notice is due.
+	NoticeAt time.Time `json:"notice_at,omitzero"`
+	// PreviousCertificateID is the certificate an automatic renewal renews.
+	PreviousCertificateID string `json:"previous_certificate_id,omitempty"`
+}
+
+// InvoicePDFName is the file name of an invoice's PDF attachment.
+func InvoicePDFName(number string) string {
+	n := strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' {
+			return r
+		}
+		return '_'
+	}, number)
+	if n == "" {
+		n = "invoice"
+	}
+	return "invoice-" + n + ".pdf"
+}
+
+// NoticeLinks are a renewal notice's one-click links, as sealed in
+// events.RenewalNotice.SealedLinks.
+type NoticeLinks struct {
+	Renew   string `json:"renew"`
+	Decline string `json:"decline"`
+	Setup   string `json:"setup,omitempty"`
+}
+
+// DaysLeft is the days from now until notAfter, to the nearest day; 0
+// once past.
+func DaysLeft(notAfter, now time.Time) int {
+	if !notAfter.After(now) {
+		return 0
+	}
+	return int((notAfter.Sub(now) + 12*time.Hour) / (24 * time.Hour))
 }
 
 // Attachment is a file a message carries.
@@ -176,6 +256,10 @@ type Request struct {
 	Data        Data
 	// SealedCode is the certificate code sealed to the notifier's key.
 	SealedCode []byte
+	// SealedLinks (a renewal notice's one-click links, JSON) and
+	// SealedSetup (a password setup link), sealed to the notifier's key.
+	SealedLinks []byte
+	SealedSetup []byte
 }
 
 // MessageID is the request's stable Message-ID.

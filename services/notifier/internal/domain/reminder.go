@@ -23,6 +23,36 @@ type Certificate struct {
 	RevokedAt     time.Time // zero unless revoked
 	RenewedBy     string    // the renewal that was retrieved, if any
 	CorrelationID string
+
+	// Server certificates (SV-1, SV-2).
+	CustomerID string    // the server customer
+	CommonName string    // for mails about it
+	Imported   bool      // bought elsewhere (CertificateImported)
+	DeclinedAt time.Time // zero unless the customer declined the renewal
+}
+
+// Schedules of reminder offsets (NO-3) beside the product names: a server
+// certificate bought elsewhere has its own (90 days; our own: 60).
+const ScheduleServerImported = "server_imported"
+
+// Schedule is the key of c's reminder offsets in the configuration
+// (reminder_offsets.product): its product, or ScheduleServerImported.
+func (c Certificate) Schedule() string {
+	if c.Imported {
+		return ScheduleServerImported
+	}
+	return c.Product
+}
+
+// renewalCloses is when a reminder of c stops being relevant: a client
+// certificate can be renewed until 365 days after its expiry (PC-8); a
+// server certificate only until it expires — after that an order is a
+// new one, with no carried-over validity (SV-5), not a renewal.
+func (c Certificate) renewalCloses() time.Time {
+	if c.Product == "server" {
+		return c.NotAfter
+	}
+	return c.NotAfter.Add(RenewalClosesAfter)
 }
 
 // ReminderDue is when the reminder daysBefore of a certificate expiring at
@@ -39,6 +69,8 @@ const (
 	SuppressedSuperseded = "superseded_by_later_reminder"
 	SuppressedNoOffset   = "offset_no_longer_configured"
 	SuppressedIncomplete = "certificate_unknown_or_incomplete"
+	// SuppressedDeclined: the customer declined the renewal (SV-2).
+	SuppressedDeclined = "declined"
 )
 
 // DecideReminder says whether the reminder daysBefore of c, firing at now, is
@@ -46,19 +78,22 @@ const (
 // "" to send, or why not.
 //
 // A reminder that fires late is sent unless it no longer makes sense: the
-// certificate was revoked or renewed (its renewal retrieved), or it expired
-// beyond the renewal window; and when a shorter reminder is also due by now
+// certificate was revoked or renewed (its renewal retrieved or issued), its
+// renewal was declined (SV-2), or it expired beyond the renewal window (a
+// server certificate: at its expiry); and when a shorter reminder is also due by now
 // (the notifier was down across both), only the latest one goes out, so
 // that one outage does not produce a burst of notices and codes.
 func DecideReminder(c Certificate, daysBefore int, offsets []int, now time.Time) string {
 	switch {
-	case c.NotAfter.IsZero() || c.ApplicantID == "" || c.Email == "":
+	case c.NotAfter.IsZero() || (c.ApplicantID == "" && c.CustomerID == "") || c.Email == "":
 		return SuppressedIncomplete
 	case !c.RevokedAt.IsZero():
 		return SuppressedRevoked
 	case c.RenewedBy != "":
 		return SuppressedRenewed
-	case now.After(c.NotAfter.Add(RenewalClosesAfter)):
+	case !c.DeclinedAt.IsZero():
+		return SuppressedDeclined
+	case now.After(c.renewalCloses()):
 		return SuppressedExpired
 	}
 	configured := false
@@ -79,4 +114,23 @@ func DecideReminder(c Certificate, daysBefore int, offsets []int, now time.Time)
 // ReminderKey is the timer key of one reminder.
 func ReminderKey(certificateID string, daysBefore int) string {
 	return fmt.Sprintf("%s/%d", certificateID, daysBefore)
+}
+
+// NoticeSoonWithin: a certificate imported less than this before its
+// first renewal notice is due gets no welcome mail of its own; its
+// password setup link rides with the notice (SV-1, SPEC §5).
+const NoticeSoonWithin = day
+
+// NoticeSoon reports whether the first (largest) reminder of offsets, for
+// a certificate expiring at notAfter, is due within NoticeSoonWithin of at
+// (or already due). Without offsets no notice follows at all.
+func NoticeSoon(notAfter, at time.Time, offsets []int) bool {
+	if len(offsets) == 0 {
+		return false
+	}
+	first := offsets[0]
+	for _, d := range offsets {
+		first = max(first, d)
+	}
+	return !ReminderDue(notAfter, first).After(at.Add(NoticeSoonWithin))
 }

@@ -38,3 +38,41 @@ func TestDecideReminder_PC10_NO3(t *testing.T) {
 		}
 	}
 }
+
+// SV-1, SV-2, NO-3: a server certificate's notice is relevant until its
+// expiry (after it, an order is a new one, SV-5), not once declined; an
+// imported one has its own schedule and needs a customer, not an applicant.
+func TestDecideServerReminder_SV1_SV2_NO3(t *testing.T) {
+	notAfter := time.Date(2027, 3, 1, 0, 0, 0, 0, time.UTC)
+	own := Certificate{ID: "s", CustomerID: "cu", Product: "server", Email: "x@example.jp", NotAfter: notAfter}
+	imp := own
+	imp.Imported, imp.ApplicantID = true, ""
+	if own.Schedule() != "server" || imp.Schedule() != ScheduleServerImported {
+		t.Fatalf("schedules %q %q", own.Schedule(), imp.Schedule())
+	}
+	declined := own
+	declined.DeclinedAt = notAfter.Add(-70 * day)
+	for _, tc := range []struct {
+		name    string
+		c       Certificate
+		days    int
+		offsets []int
+		now     time.Time
+		want    string
+	}{
+		{"own, 60 days before", own, 60, []int{60}, ReminderDue(notAfter, 60), ""},
+		{"imported, 90 days before", imp, 90, []int{90}, ReminderDue(notAfter, 90), ""},
+		{"imported, late but before expiry", imp, 90, []int{90}, notAfter.Add(-day), ""},
+		{"after expiry", own, 60, []int{60}, notAfter.Add(time.Second), SuppressedExpired},
+		{"declined", declined, 60, []int{60}, ReminderDue(notAfter, 60), SuppressedDeclined},
+	} {
+		if got := DecideReminder(tc.c, tc.days, tc.offsets, tc.now); got != tc.want {
+			t.Errorf("%s: got %q, want %q", tc.name, got, tc.want)
+		}
+	}
+	// The setup link rides with a notice due within a day, else it gets a mail of its own.
+	if !NoticeSoon(notAfter, notAfter.Add(-89*day), []int{90}) || NoticeSoon(notAfter, notAfter.Add(-92*day), []int{90}) ||
+		NoticeSoon(notAfter, notAfter.Add(-89*day), nil) {
+		t.Fatal("NoticeSoon")
+	}
+}

@@ -25,16 +25,14 @@ func InsertDelivery(ctx context.Context, tx pgx.Tx, r domain.Request, now time.T
 	if err != nil {
 		return false, err
 	}
-	var sealed []byte
-	if len(r.SealedCode) > 0 {
-		sealed = r.SealedCode
-	}
 	tag, err := tx.Exec(ctx, `INSERT INTO deliveries
-		(message_id, reason, recipient, language, subject_id, caused_by, correlation_id, data, sealed_code, next_attempt_at, created_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10)
+		(message_id, reason, recipient, language, subject_id, caused_by, correlation_id, data, sealed_code,
+		 sealed_links, sealed_setup, next_attempt_at, created_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12)
 		ON CONFLICT (message_id) DO NOTHING`,
 		r.MessageID(), r.Reason, domain.NormalizeRecipient(r.Recipient), domain.Language(r.Language),
-		r.SubjectID, r.CausedBy, r.Correlation, data, sealed, now)
+		r.SubjectID, r.CausedBy, r.Correlation, data, nonEmpty(r.SealedCode), nonEmpty(r.SealedLinks),
+		nonEmpty(r.SealedSetup), now)
 	if err != nil {
 		return false, fmt.Errorf("insert delivery: %w", err)
 	}
@@ -42,13 +40,21 @@ func InsertDelivery(ctx context.Context, tx pgx.Tx, r domain.Request, now time.T
 }
 
 const deliveryColumns = `id, message_id, reason, recipient, language, subject_id, caused_by::text, correlation_id,
-	data, sealed_code, status, attempts, last_error, next_attempt_at, created_at, sent_at, failed_at`
+	data, sealed_code, sealed_links, sealed_setup, status, attempts, last_error, next_attempt_at, created_at, sent_at, failed_at`
+
+// nonEmpty is b, or NULL when empty.
+func nonEmpty(b []byte) []byte {
+	if len(b) == 0 {
+		return nil
+	}
+	return b
+}
 
 func scanDelivery(row pgx.Row) (domain.Delivery, error) {
 	var d domain.Delivery
 	var data []byte
 	err := row.Scan(&d.ID, &d.MessageID, &d.Reason, &d.Recipient, &d.Language, &d.SubjectID, &d.CausedBy,
-		&d.CorrelationID, &data, &d.SealedCode, &d.Status, &d.Attempts, &d.LastError, &d.NextAttemptAt,
+		&d.CorrelationID, &data, &d.SealedCode, &d.SealedLinks, &d.SealedSetup, &d.Status, &d.Attempts, &d.LastError, &d.NextAttemptAt,
 		&d.CreatedAt, &d.SentAt, &d.FailedAt)
 	if err != nil {
 		return d, err
@@ -79,8 +85,9 @@ func UpdateDelivery(ctx context.Context, tx pgx.Tx, messageID string, fn func(*d
 		return nil
 	}
 	_, err = tx.Exec(ctx, `UPDATE deliveries SET status = $2, attempts = $3, last_error = $4, next_attempt_at = $5,
-		sent_at = $6, failed_at = $7, sealed_code = $8 WHERE id = $1`,
-		d.ID, d.Status, d.Attempts, d.LastError, d.NextAttemptAt, d.SentAt, d.FailedAt, d.SealedCode)
+		sent_at = $6, failed_at = $7, sealed_code = $8, sealed_links = $9, sealed_setup = $10 WHERE id = $1`,
+		d.ID, d.Status, d.Attempts, d.LastError, d.NextAttemptAt, d.SentAt, d.FailedAt, d.SealedCode,
+		d.SealedLinks, d.SealedSetup)
 	if err != nil {
 		return fmt.Errorf("update delivery: %w", err)
 	}
@@ -88,18 +95,21 @@ func UpdateDelivery(ctx context.Context, tx pgx.Tx, messageID string, fn func(*d
 }
 
 // state is what a send changes of a delivery, in a comparable form. The
-// sealed code only ever goes, so whether it is there says enough.
+// sealed secrets only ever go, together, so whether the code or the links
+// are there says enough.
 type state struct {
 	status, lastError  string
 	attempts           int
 	next, sent, failed time.Time
 	sealed             bool
+	sealedLinks        bool
 }
 
 func stateOf(d domain.Delivery) state {
 	return state{
 		status: d.Status, lastError: deref(d.LastError), attempts: d.Attempts,
 		next: tval(d.NextAttemptAt), sent: tval(d.SentAt), failed: tval(d.FailedAt), sealed: d.SealedCode != nil,
+		sealedLinks: d.SealedLinks != nil || d.SealedSetup != nil,
 	}
 }
 
@@ -133,7 +143,7 @@ func ListDeliveries(ctx context.Context, q db.Querier, f Filter) ([]domain.Deliv
 			rows.Close()
 			return nil, err
 		}
-		d.SealedCode = nil
+		d.SealedCode, d.SealedLinks, d.SealedSetup = nil, nil, nil
 		out = append(out, d)
 	}
 	return out, rows.Err()
@@ -165,15 +175,58 @@ func Offsets(ctx context.Context, tx pgx.Tx, product string) ([]int, error) {
 
 // UpsertIssued records what CertificateIssued says of a certificate,
 // keeping facts (revocation, renewal) that may have arrived before it.
-func UpsertIssued(ctx context.Context, tx pgx.Tx, c domain.Certificate, now time.Time) error {
+// CertificateImported uses it too (Imported set). A sealed setup link is
+// kept only when given (it rides with the first notice).
+func UpsertIssued(ctx context.Context, tx pgx.Tx, c domain.Certificate, sealedSetup []byte, now time.Time) error {
 	_, err := tx.Exec(ctx, `INSERT INTO certificates
-		(certificate_id, applicant_id, product, email, language, not_after, correlation_id, updated_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+		(certificate_id, applicant_id, product, email, language, not_after, correlation_id, updated_at,
+		 customer_id, common_name, imported, sealed_setup_link)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
 		ON CONFLICT (certificate_id) DO UPDATE SET applicant_id = EXCLUDED.applicant_id, product = EXCLUDED.product,
 			email = EXCLUDED.email, language = EXCLUDED.language, not_after = EXCLUDED.not_after,
-			correlation_id = EXCLUDED.correlation_id, updated_at = EXCLUDED.updated_at`,
-		c.ID, c.ApplicantID, c.Product, c.Email, c.Language, c.NotAfter, c.CorrelationID, now)
+			correlation_id = EXCLUDED.correlation_id, updated_at = EXCLUDED.updated_at,
+			customer_id = EXCLUDED.customer_id, common_name = EXCLUDED.common_name, imported = EXCLUDED.imported,
+			sealed_setup_link = coalesce(EXCLUDED.sealed_setup_link, certificates.sealed_setup_link)`,
+		c.ID, c.ApplicantID, c.Product, c.Email, c.Language, c.NotAfter, c.CorrelationID, now,
+		c.CustomerID, c.CommonName, c.Imported, nonEmpty(sealedSetup))
 	return err
+}
+
+// MarkDeclined records that the customer declined the renewal (SV-2;
+// idempotent, the first time is kept).
+func MarkDeclined(ctx context.Context, tx pgx.Tx, certificateID string, at, now time.Time) error {
+	_, err := tx.Exec(ctx, `INSERT INTO certificates (certificate_id, declined_at, updated_at) VALUES ($1, $2, $3)
+		ON CONFLICT (certificate_id) DO UPDATE SET declined_at = coalesce(certificates.declined_at, EXCLUDED.declined_at),
+			updated_at = EXCLUDED.updated_at`, certificateID, at, now)
+	return err
+}
+
+// SetupLink is the sealed password setup link recorded with an imported
+// certificate, nil when none rides with its notice.
+func SetupLink(ctx context.Context, tx pgx.Tx, certificateID string) ([]byte, error) {
+	var sealed []byte
+	err := tx.QueryRow(ctx, `SELECT sealed_setup_link FROM certificates WHERE certificate_id = $1`, certificateID).Scan(&sealed)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, nil
+	}
+	return sealed, err
+}
+
+// ClearSetupLink forgets the sealed setup link of a certificate once a
+// notice carries it.
+func ClearSetupLink(ctx context.Context, tx pgx.Tx, certificateID string) error {
+	_, err := tx.Exec(ctx, `UPDATE certificates SET sealed_setup_link = NULL WHERE certificate_id = $1`, certificateID)
+	return err
+}
+
+// CertificateFacts reads a certificate without locking it (mails about
+// it); a certificate never seen is the zero value with its ID.
+func CertificateFacts(ctx context.Context, tx pgx.Tx, certificateID string) (domain.Certificate, error) {
+	c, err := readCertificate(ctx, tx, certificateID, "")
+	if errs.Is(err, errs.KindNotFound) {
+		return domain.Certificate{ID: certificateID}, nil
+	}
+	return c, err
 }
 
 // MarkRevoked records a revocation (idempotent; the first time is kept).
@@ -195,12 +248,18 @@ func MarkRenewed(ctx context.Context, tx pgx.Tx, certificateID, renewalID string
 // LockCertificate reads a certificate and locks it until tx ends, so that
 // a reminder decision and a concurrent revocation or renewal serialize.
 func LockCertificate(ctx context.Context, tx pgx.Tx, certificateID string) (domain.Certificate, error) {
+	return readCertificate(ctx, tx, certificateID, " FOR UPDATE")
+}
+
+func readCertificate(ctx context.Context, tx pgx.Tx, certificateID, lock string) (domain.Certificate, error) {
 	var c domain.Certificate
-	var applicant, product, email, lang, corr, renewed *string
-	var notAfter, revoked *time.Time
+	var applicant, product, email, lang, corr, renewed, customer, cn *string
+	var notAfter, revoked, declined *time.Time
 	err := tx.QueryRow(ctx, `SELECT certificate_id, applicant_id, product, email, language, not_after, correlation_id,
-		revoked_at, renewed_by FROM certificates WHERE certificate_id = $1 FOR UPDATE`, certificateID).
-		Scan(&c.ID, &applicant, &product, &email, &lang, &notAfter, &corr, &revoked, &renewed)
+		revoked_at, renewed_by, customer_id, common_name, imported, declined_at
+		FROM certificates WHERE certificate_id = $1`+lock, certificateID).
+		Scan(&c.ID, &applicant, &product, &email, &lang, &notAfter, &corr, &revoked, &renewed,
+			&customer, &cn, &c.Imported, &declined)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return c, errs.NotFound("no such certificate")
 	}
@@ -215,6 +274,10 @@ func LockCertificate(ctx context.Context, tx pgx.Tx, certificateID string) (doma
 	if revoked != nil {
 		c.RevokedAt = *revoked
 	}
+	if declined != nil {
+		c.DeclinedAt = *declined
+	}
+	c.CustomerID, c.CommonName = deref(customer), deref(cn)
 	return c, nil
 }
 
@@ -257,4 +320,25 @@ func deref(s *string) string {
 		return ""
 	}
 	return *s
+}
+
+// RecordOrder keeps what the mails need of an order (idempotent; an
+// application named later fills the gap).
+func RecordOrder(ctx context.Context, tx pgx.Tx, orderID, applicationID, kind, source string, placedAt time.Time) error {
+	_, err := tx.Exec(ctx, `INSERT INTO orders (order_id, application_id, kind, source, placed_at)
+		VALUES ($1, nullif($2, ''), $3, $4, $5)
+		ON CONFLICT (order_id) DO UPDATE SET application_id = coalesce(orders.application_id, EXCLUDED.application_id)`,
+		orderID, applicationID, kind, source, placedAt)
+	return err
+}
+
+// OrderApplication is the application an order was placed with, "" when
+// none (or the order was never seen).
+func OrderApplication(ctx context.Context, tx pgx.Tx, orderID string) (string, error) {
+	var app *string
+	err := tx.QueryRow(ctx, `SELECT application_id FROM orders WHERE order_id = $1`, orderID).Scan(&app)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", nil
+	}
+	return deref(app), err
 }

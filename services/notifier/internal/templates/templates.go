@@ -11,6 +11,7 @@ import (
 	"text/template"
 	"time"
 
+	"github.com/certlife/platform/pkg/invoicepdf"
 	"github.com/certlife/platform/services/notifier/internal/domain"
 )
 
@@ -31,6 +32,9 @@ type View struct {
 	PortalURL    string
 	RenewalFrom  time.Time
 	RenewalUntil time.Time
+	// A server renewal notice's one-click links and a password setup
+	// link, opened from their sealed form only to send (SE-1).
+	RenewURL, DeclineURL, SetupURL string
 }
 
 // Set holds the parsed templates of every reason and language.
@@ -111,6 +115,28 @@ func funcs(lang string) template.FuncMap {
 			n, ok := names[p]
 			if !ok {
 				n = names[""]
+			}
+			if ja {
+				return n[0]
+			}
+			return n[1]
+		},
+		// money writes integer minor units in the currency's major units
+		// (BI-4): "13,200 円" / "JPY 13,200".
+		"money": func(minor int64, currency string) string {
+			if ja && currency == "JPY" {
+				return invoicepdf.FormatAmount(minor, currency) + " 円"
+			}
+			return currency + " " + invoicepdf.FormatAmount(minor, currency)
+		},
+		"method": func(m string) string {
+			names := map[string][2]string{
+				"card":          {"クレジットカード", "card"},
+				"bank_transfer": {"銀行振込", "bank transfer"},
+			}
+			n, ok := names[m]
+			if !ok {
+				return m
 			}
 			if ja {
 				return n[0]

@@ -5,8 +5,20 @@ import (
 	"testing"
 	"time"
 
+	"github.com/certlife/platform/pkg/events"
 	"github.com/certlife/platform/services/notifier/internal/domain"
 )
+
+func testInvoice() *events.InvoiceIssued {
+	return &events.InvoiceIssued{
+		InvoiceID: "inv-1", Number: "INV-2026-000123", PaymentReference: "PR7K3M9Q", OrderID: "order-1",
+		CustomerID: "cu-1", Currency: "JPY", Subtotal: 30000, Tax: 3000, Total: 33000,
+		Lines:              []events.InvoiceLine{{Description: "OV server certificate, 12 months", Quantity: 1, UnitPrice: 30000, Amount: 30000, TaxRate: 10}},
+		Taxes:              []events.TaxSummary{{Rate: 10, Taxable: 30000, Tax: 3000}},
+		RegistrationNumber: "T1234567890123", IssuerName: "Certlife K.K.",
+		IssuedAt: time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC), DueAt: time.Date(2026, 12, 31, 0, 0, 0, 0, time.UTC),
+	}
+}
 
 // NO-2: every reason has a Japanese and an English template, each with a
 // subject of its own, and nothing renders "<no value>".
@@ -20,7 +32,7 @@ func TestEveryReasonInJapaneseAndEnglish_NO2(t *testing.T) {
 		Name: "辺利 太郎", AcceptedAt: time.Date(2026, 4, 1, 2, 30, 0, 0, time.UTC),
 		CancelDeadline: time.Date(2026, 4, 1, 3, 30, 0, 0, time.UTC), Reason: "superseded",
 		RevokedAt: time.Date(2026, 4, 2, 0, 0, 0, 0, time.UTC), NotAfter: time.Date(2027, 4, 1, 0, 0, 0, 0, time.UTC),
-		DaysBefore: 30,
+		DaysBefore: 30, Invoice: testInvoice(),
 	}
 	for _, lang := range []string{domain.Japanese, domain.English} {
 		subjects := map[string]string{}
@@ -85,7 +97,8 @@ func TestEveryMailGreetsByName_NO2(t *testing.T) {
 	} {
 		for _, reason := range domain.Reasons {
 			data := domain.Data{Product: "client", Kind: "new", ApplicationID: "app-1", Name: c.name, Reason: "superseded",
-				NotAfter: time.Date(2027, 4, 1, 0, 0, 0, 0, time.UTC), CancelDeadline: time.Date(2026, 4, 1, 3, 30, 0, 0, time.UTC)}
+				NotAfter: time.Date(2027, 4, 1, 0, 0, 0, 0, time.UTC), CancelDeadline: time.Date(2026, 4, 1, 3, 30, 0, 0, time.UTC),
+				Invoice: testInvoice()}
 			_, body, err := set.Render(reason, lang, View{Data: data, Code: "CODE"})
 			if err != nil {
 				t.Fatal(err)
@@ -141,5 +154,43 @@ func TestReissueAcceptanceHasNoCancelParagraph_NO2_PC11(t *testing.T) {
 		ApplicationID: "app-1", CancelDeadline: at}})
 	if !strings.Contains(body, "取り消し期限") || !strings.Contains(body, "申請の取り消しについて") {
 		t.Errorf("a new application's mail lost its cancel paragraph:\n%s", body)
+	}
+}
+
+// SV-1, SV-2, NO-2: the server renewal notice names the certificate, its
+// expiry and days left, the invoice number and amount, how to pay (card
+// and bank transfer with the payment reference), the one-click links and
+// the setup link when present; without links it still says how to answer.
+func TestServerRenewalNotice_SV1_SV2_NO2(t *testing.T) {
+	set, err := Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := domain.Data{Product: "server", CertificateID: "cert-9", CommonName: "www.example.co.jp", OrderID: "order-1",
+		NotAfter: time.Date(2027, 1, 30, 0, 0, 0, 0, time.UTC), DaysBefore: 60, DaysLeft: 59, Invoice: testInvoice(),
+		Name: "Hosuto Ichiro"}
+	for lang, want := range map[string][]string{
+		"ja": {"www.example.co.jp", "2027年1月30日", "残り 59 日", "INV-2026-000123", "33,000 円", "3,000 円", "PR7K3M9Q",
+			"https://r.example/renew", "https://r.example/decline", "https://r.example/setup", "T1234567890123", "renewal-intent"},
+		"en": {"www.example.co.jp", "30 January 2027", "59 days left", "INV-2026-000123", "JPY 33,000", "JPY 3,000", "PR7K3M9Q",
+			"https://r.example/renew", "https://r.example/decline", "https://r.example/setup", "T1234567890123", "renewal-intent"},
+	} {
+		v := View{Data: data, RenewURL: "https://r.example/renew", DeclineURL: "https://r.example/decline", SetupURL: "https://r.example/setup"}
+		subject, body, err := set.Render(domain.ReasonServerRenewalNotice, lang, v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, w := range want {
+			if !strings.Contains(subject+body, w) {
+				t.Errorf("%s notice lacks %q:\n%s\n%s", lang, w, subject, body)
+			}
+		}
+		_, bare, err := set.Render(domain.ReasonServerRenewalNotice, lang, View{Data: data})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(bare, "r.example") || !strings.Contains(bare, "renewal-intent") {
+			t.Errorf("%s notice without links:\n%s", lang, bare)
+		}
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/certlife/platform/pkg/audit"
 	"github.com/certlife/platform/pkg/bus"
 	"github.com/certlife/platform/pkg/clock"
 	"github.com/certlife/platform/pkg/db"
@@ -150,6 +151,12 @@ func (q *Queue) advance(ctx context.Context, tx pgx.Tx, r *domain.Review, now ti
 	return nil
 }
 
+// Audit actions of review decisions (OP-4).
+const (
+	AuditReviewApproved = "review.approved"
+	AuditReviewRejected = "review.rejected"
+)
+
 // Decide approves (reason empty) or rejects a review by ID for an
 // operator, in a transaction of its own. A missing review is a not-found
 // error; a decided or not yet pending one a conflict (domain.ErrDecided,
@@ -173,7 +180,15 @@ func (q *Queue) Decide(ctx context.Context, id uuid.UUID, approve bool, by, reas
 		r, err = store.Update(ctx, tx, id, now, func(r *domain.Review) error {
 			return q.decide(ctx, tx, r, approve, by, reason, now)
 		})
-		return err
+		if err != nil {
+			return err
+		}
+		// OP-4: the operator's decision, in its own transaction.
+		action, details := AuditReviewApproved, map[string]any{"review_id": r.ID.String()}
+		if !approve {
+			action, details["reason"] = AuditReviewRejected, reason
+		}
+		return audit.Record(ctx, tx, now, by, action, r.ApplicationID, details)
 	})
 	if err != nil {
 		return Dossier{}, err

@@ -199,7 +199,7 @@ const texts = {
   'mass.title': ['Mass revocation', '一括失効'],
   'mass.by': ['Which certificates', '対象'],
   'mass.serials': ['Serial numbers (one a line)', 'シリアル番号（1 行に 1 つ）'],
-  'mass.organization': ['Organization (company code or registry number)', '組織（企業コードまたは登録番号）'],
+  'mass.organization': ['Organization (English name or identifier, e.g. NTRJP-…, as on the certificates)', '組織（証明書上の英文名または識別子、例: NTRJP-…）'],
   'mass.public_key_sha256': ['Public key (SHA-256 of the SPKI, hex)', '公開鍵（SPKI の SHA-256、16 進）'],
   'mass.submit': ['Revoke them all', 'すべて失効させる'],
   'mass.progress': ['Progress', '進捗'],

@@ -1,0 +1,3 @@
+module github.com/certlife/platform/cmd/certctl
+
+go 1.26.8
