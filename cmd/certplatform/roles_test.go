@@ -37,8 +37,8 @@ var opsRouteRoles = []struct {
 	{"GET /ops/v1/applications", opsauth.Reviewer, false},
 	{"GET /ops/v1/applications/{id}", opsauth.Reviewer, false},
 	{"GET /ops/v1/validations", opsauth.Reviewer, false},
-	{"GET /ops/v1/phone-checks", opsauth.Reviewer, true},
-	{"POST /ops/v1/phone-checks/{id}", opsauth.Reviewer, true},
+	{"GET /ops/v1/phone-checks", opsauth.Reviewer, false},
+	{"POST /ops/v1/phone-checks/{id}", opsauth.Reviewer, false},
 
 	// Billing (BI-3, BI-4): coupons, prices, bank statements, invoices,
 	// imported certificates, EAB keys.

@@ -20,7 +20,9 @@ import (
 	"github.com/certlife/platform/pkg/bus"
 	"github.com/certlife/platform/pkg/clock"
 	"github.com/certlife/platform/pkg/db"
+	"github.com/certlife/platform/pkg/errs"
 	"github.com/certlife/platform/pkg/events"
+	"github.com/certlife/platform/pkg/timer"
 	"github.com/certlife/platform/services/validation/internal/domain"
 	"github.com/certlife/platform/services/validation/internal/store"
 )
@@ -35,6 +37,14 @@ type Queue struct {
 	AutoApprove bool
 	Metrics     *Metrics
 	Log         *slog.Logger
+	// BeforeApprove, when set, runs before an operator's approval,
+	// outside its transaction (the server flow's fresh CAA check); an
+	// error refuses the approval.
+	BeforeApprove func(ctx context.Context, r domain.Review) error
+	// deferServerApproval: an automatic approval of a server application
+	// is left to the server flow's timer (TimerAutoApprove), which
+	// checks CAA again first.
+	deferServerApproval bool
 }
 
 // Dossier is a review with its evidence from other reviews: the earlier
@@ -42,6 +52,39 @@ type Queue struct {
 type Dossier struct {
 	Review            domain.Review
 	PreviousApprovals []domain.Approval
+	// Server is a server application's evidence (OP-1): the registry's
+	// record and the organization check, the phone check, and each
+	// name's validation.
+	Server *ServerEvidence
+}
+
+// ServerEvidence is what an operator decides a server application on.
+type ServerEvidence struct {
+	Check       domain.ServerCheck
+	Phone       *domain.PhoneCheck
+	Validations []domain.DomainValidation
+}
+
+// serverEvidence reads a server application's evidence; nil when its
+// checks have not started.
+func serverEvidence(ctx context.Context, q store.Querier, applicationID string) (*ServerEvidence, error) {
+	c, err := store.GetServerCheck(ctx, q, applicationID)
+	if errs.Is(err, errs.KindNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	ev := &ServerEvidence{Check: c}
+	if p, err := store.PhoneCheckOf(ctx, q, applicationID); err == nil {
+		ev.Phone = &p
+	} else if !errs.Is(err, errs.KindNotFound) {
+		return nil, err
+	}
+	if ev.Validations, err = store.ValidationsOf(ctx, q, applicationID); err != nil {
+		return nil, err
+	}
+	return ev, nil
 }
 
 // Consumer is the durable consumer feeding the queue.
@@ -79,6 +122,9 @@ func (q *Queue) PaymentConfirmed(ctx context.Context, tx pgx.Tx, env events.Enve
 	if err != nil {
 		return err
 	}
+	if p.ApplicationID == "" {
+		return nil // a server order's payment: the server flow's (ConsumerServer)
+	}
 	now := q.Clock.Now()
 	return store.UpdateForApplication(ctx, tx, p.ApplicationID, now, func(r *domain.Review) error {
 		r.RecordPayment(domain.Payment{Method: p.Method, Reference: p.Reference, At: env.OccurredAt}, env.CorrelationID)
@@ -96,6 +142,9 @@ func (q *Queue) advance(ctx context.Context, tx pgx.Tx, r *domain.Review, now ti
 	// A reissue replaces a certificate the CA already vetted, with the
 	// organization and names unchanged (PC-9), and its code is due within
 	// about an hour (PC-11): it needs no operator.
+	if q.AutoApprove && r.Application.Server != nil && q.deferServerApproval {
+		return timer.Schedule(ctx, tx, TimerAutoApprove, r.ApplicationID, now, nil)
+	}
 	if q.AutoApprove || r.Application.Kind == events.KindReissue {
 		return q.decide(ctx, tx, r, true, domain.ReviewerAuto, "", now)
 	}
@@ -113,6 +162,17 @@ const (
 // error; a decided or not yet pending one a conflict (domain.ErrDecided,
 // domain.ErrNotPending).
 func (q *Queue) Decide(ctx context.Context, id uuid.UUID, approve bool, by, reason string) (Dossier, error) {
+	if approve && q.BeforeApprove != nil {
+		cur, err := store.Get(ctx, q.Pool, id)
+		if err != nil {
+			return Dossier{}, err
+		}
+		if cur.Status == domain.StatusPending {
+			if err := q.BeforeApprove(ctx, cur); err != nil {
+				return Dossier{}, err
+			}
+		}
+	}
 	var r domain.Review
 	err := db.InTx(ctx, q.Pool, func(tx pgx.Tx) error {
 		now := q.Clock.Now()
@@ -146,14 +206,21 @@ func (q *Queue) decide(ctx context.Context, tx pgx.Tx, r *domain.Review, approve
 	if err := r.Decide(approve, by, reason, now); err != nil {
 		return err
 	}
+	return q.emitDecision(ctx, tx, r, now)
+}
+
+// emitDecision records an approval in the organization's history and
+// emits the decision's event, in tx.
+func (q *Queue) emitDecision(ctx context.Context, tx pgx.Tx, r *domain.Review, now time.Time) error {
+	by := r.DecidedBy
 	var p events.Payload
-	if approve {
+	if r.Status == domain.StatusApproved {
 		if err := store.RecordApproval(ctx, tx, *r); err != nil {
 			return err
 		}
 		p = events.ReviewApproved{ReviewID: r.ID.String(), Application: *r.Application, Reviewer: by}
 	} else {
-		p = events.ReviewRejected{ReviewID: r.ID.String(), ApplicationID: r.ApplicationID, Reason: reason,
+		p = events.ReviewRejected{ReviewID: r.ID.String(), ApplicationID: r.ApplicationID, Reason: r.Reason,
 			Reviewer: by, Recipient: r.Application.Recipient()}
 	}
 	env, err := events.New(p, now, r.CorrelationID)
@@ -220,6 +287,11 @@ func (q *Queue) dossiers(ctx context.Context, reviews []domain.Review) ([]Dossie
 		d := Dossier{Review: r, PreviousApprovals: []domain.Approval{}}
 		if r.Application != nil {
 			d.PreviousApprovals = r.PreviousApprovals(history[r.Application.Organization.CompanyCode])
+			if r.Application.Server != nil {
+				if d.Server, err = serverEvidence(ctx, q.Pool, r.ApplicationID); err != nil {
+					return nil, err
+				}
+			}
 		}
 		out = append(out, d)
 	}
