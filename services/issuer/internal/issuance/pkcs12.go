@@ -57,7 +57,7 @@ func EncodePKCS12(profile string, key crypto.Signer, cert, issuer *x509.Certific
 		if err != nil {
 			return nil, err
 		}
-		bad, err := gpgsmMisderivesPKCS12(p12, password)
+		bad, err := GpgsmMisderivesPKCS12(p12, password)
 		if err != nil {
 			return nil, fmt.Errorf("check legacy PKCS#12 for gpgsm: %w", err)
 		}

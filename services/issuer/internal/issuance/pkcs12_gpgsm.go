@@ -200,10 +200,10 @@ func pbeUseOf(alg p12AlgorithmIdentifier) (*pbeUse, error) {
 	return &pbeUse{keyLen: n, salt: p.Salt, iterations: p.Iterations}, nil
 }
 
-// gpgsmMisderivesPKCS12 reports whether gpgsm 2.2 would derive a wrong
+// GpgsmMisderivesPKCS12 reports whether gpgsm 2.2 would derive a wrong
 // key for any PBE encryption in the PKCS#12 file pfxDER made with
 // password (see the comment at the top of this file).
-func gpgsmMisderivesPKCS12(pfxDER []byte, password string) (bool, error) {
+func GpgsmMisderivesPKCS12(pfxDER []byte, password string) (bool, error) {
 	uses, err := pkcs12PBEUses(pfxDER)
 	if err != nil {
 		return false, err

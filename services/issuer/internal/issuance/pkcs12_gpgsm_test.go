@@ -68,9 +68,9 @@ func TestGpgsmMisderivedPKCS12Flagged_IS8(t *testing.T) {
 	if _, _, _, err := pkcs12.DecodeChain(der, misderivedPassword); err != nil {
 		t.Fatalf("go-pkcs12 cannot read the sample: %v", err)
 	}
-	bad, err := gpgsmMisderivesPKCS12(der, misderivedPassword)
+	bad, err := GpgsmMisderivesPKCS12(der, misderivedPassword)
 	if err != nil || !bad {
-		t.Fatalf("gpgsmMisderivesPKCS12 = %v, %v; want true", bad, err)
+		t.Fatalf("GpgsmMisderivesPKCS12 = %v, %v; want true", bad, err)
 	}
 	uses, err := pkcs12PBEUses(der)
 	if err != nil {
@@ -101,7 +101,7 @@ func TestGpgsmMisderivedPKCS12Flagged_IS8(t *testing.T) {
 		}
 	}
 	// With another password the same salts are fine.
-	if bad, err := gpgsmMisderivesPKCS12(der, "another-password"); err != nil || bad {
+	if bad, err := GpgsmMisderivesPKCS12(der, "another-password"); err != nil || bad {
 		t.Fatalf("another password: %v, %v; want false", bad, err)
 	}
 }
@@ -159,7 +159,7 @@ func TestLegacyPKCS12AvoidsGpgsmMisderivation_IS8(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if bad, err := gpgsmMisderivesPKCS12(der, pw); err != nil || bad {
+		if bad, err := GpgsmMisderivesPKCS12(der, pw); err != nil || bad {
 			t.Fatalf("encoding %d: %v, %v", i, bad, err)
 		}
 		uses, err := pkcs12PBEUses(der)
