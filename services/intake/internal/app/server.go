@@ -314,19 +314,30 @@ func (s *Service) Orders(ctx context.Context, who domain.Principal) ([]OrderView
 	if err := who.RequireCustomer(); err != nil {
 		return nil, err
 	}
-	list, err := store.CustomerOrders(ctx, s.Pool, who.ApplicantID, 200)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]OrderView, 0, len(list))
-	for _, o := range list {
-		v, err := s.orderView(ctx, s.Pool, o)
+	var out []OrderView
+	err := s.snapshot(ctx, func(tx pgx.Tx) error {
+		list, err := store.CustomerOrders(ctx, tx, who.ApplicantID, 200)
 		if err != nil {
-			return nil, err
+			return err
 		}
-		out = append(out, v)
-	}
-	return out, nil
+		out = make([]OrderView, 0, len(list))
+		for _, o := range list {
+			v, err := s.orderView(ctx, tx, o)
+			if err != nil {
+				return err
+			}
+			out = append(out, v)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// snapshot reads in one read-only snapshot, so that an order and its
+// steps are seen as of one moment (an order read before a refund and its
+// steps after it would say both "in progress" and "refunded").
+func (s *Service) snapshot(ctx context.Context, fn func(pgx.Tx) error) error {
+	return pgx.BeginTxFunc(ctx, s.Pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, fn)
 }
 
 // Order returns one of the customer's orders; another's is a 404.
@@ -334,14 +345,19 @@ func (s *Service) Order(ctx context.Context, id uuid.UUID, who domain.Principal)
 	if err := who.RequireCustomer(); err != nil {
 		return OrderView{}, err
 	}
-	o, err := store.GetOrder(ctx, s.Pool, id)
-	if err != nil {
-		return OrderView{}, notFound(err)
-	}
-	if o.CustomerID != who.ApplicantID {
-		return OrderView{}, domain.ErrNotFound()
-	}
-	return s.orderView(ctx, s.Pool, o)
+	var v OrderView
+	err := s.snapshot(ctx, func(tx pgx.Tx) error {
+		o, err := store.GetOrder(ctx, tx, id)
+		if err != nil {
+			return notFound(err)
+		}
+		if o.CustomerID != who.ApplicantID {
+			return domain.ErrNotFound()
+		}
+		v, err = s.orderView(ctx, tx, o)
+		return err
+	})
+	return v, err
 }
 
 // serverView adds a server application's order and steps to its view.
