@@ -29,8 +29,8 @@ bench:
 	BENCH_N=$${BENCH_N:-200} go test -count=1 -run '^$$' -bench BenchmarkClientFlow -benchtime 1x -timeout 20m ./cmd/certplatform/
 	go test -count=1 -run '^$$' -bench BenchmarkMassRevocation100k -benchtime 1x -timeout 20m ./services/issuer/
 
-## build: the all-in-one, one binary per service and the ops CLI into bin/
-build: $(BIN)/certplatform $(SERVICES:%=$(BIN)/%) $(BIN)/certctl
+## build: the all-in-one, one binary per service, the validation agent and the ops CLI into bin/
+build: $(BIN)/certplatform $(SERVICES:%=$(BIN)/%) $(BIN)/validation-agent $(BIN)/certctl
 
 $(BIN)/certplatform: FORCE
 	go build -o $@ ./cmd/certplatform
@@ -38,6 +38,9 @@ $(BIN)/certplatform: FORCE
 ## bin/certctl: the ops CLI (or: go install ./cmd/certctl)
 $(BIN)/certctl: FORCE
 	go build -o $@ ./cmd/certctl
+
+$(BIN)/validation-agent: FORCE
+	go build -o $@ ./services/validation/cmd/validation-agent
 
 $(BIN)/%: FORCE
 	go build -o $@ ./services/$*/cmd/$*

@@ -82,6 +82,9 @@ type Config struct {
 	// DCVTimeout bounds one check (all its lookups and fetches) at a
 	// perspective.
 	DCVTimeout time.Duration `env:"DCV_TIMEOUT" envDefault:"10s"`
+	// DCVCheckInterval is how often a pending DNS or HTTP domain
+	// validation is checked again, until its random value expires.
+	DCVCheckInterval time.Duration `env:"DCV_CHECK_INTERVAL" envDefault:"5m"`
 	// NatsReplicas is the replica count of the streams (3 in production).
 	NatsReplicas int `env:"NATS_REPLICAS" envDefault:"1"`
 	// LogLevel is debug, info, warn or error.
@@ -217,6 +220,7 @@ func (c Config) LogValue() slog.Value {
 		slog.String("mpic_agents", c.MPICAgents),
 		slog.Duration("mpic_timeout", c.MPICTimeout),
 		slog.Duration("dcv_timeout", c.DCVTimeout),
+		slog.Duration("dcv_check_interval", c.DCVCheckInterval),
 		slog.Bool("dev_mode", c.DevMode),
 		slog.Duration("http_read_header_timeout", c.HTTPReadHeaderTimeout),
 		slog.Duration("http_read_timeout", c.HTTPReadTimeout),

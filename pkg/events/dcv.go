@@ -17,7 +17,8 @@ func init() { versions[TypeDomainValidationEmailRequested] = 1 }
 // 3.2.2.4.4). The value is a secret (SE-1): it travels only sealed to the
 // notifier's public key (NOTIFIER_PUBLIC_KEY, pkg/seal), and validation
 // keeps only its SHA-256. The notifier opens it and builds the link, e.g.
-// PUBLIC_URL + "/dcv/confirm?value=" + value; whoever serves the link
+// PUBLIC_URL + "/v1/dcv/confirm?value=" + value (validation serves it: GET
+// shows a page whose button POSTs the value, which validates); whoever serves the link
 // hands the value to validation's ConfirmEmail. A change of method or
 // approver emits a new request with a new value; the old value no
 // longer validates.

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"syscall"
@@ -33,6 +35,9 @@ type AgentConfig struct {
 	HTTPPort  int           `env:"DCV_HTTP_PORT" envDefault:"80"`
 	Timeout   time.Duration `env:"DCV_TIMEOUT" envDefault:"10s"`
 	LogLevel  string        `env:"LOG_LEVEL" envDefault:"info"`
+	// HealthAddr, when set, serves GET /healthz there (200 while the
+	// agent is connected to NATS): what a supervisor waits on.
+	HealthAddr string `env:"AGENT_HEALTH_ADDR"`
 }
 
 // StartAgent runs an agent on nc, in this process, until stop is called
@@ -85,6 +90,24 @@ func runAgent() error {
 	stop, err := StartAgent(nc, cfg, log)
 	if err != nil {
 		return err
+	}
+	if cfg.HealthAddr != "" {
+		ln, err := net.Listen("tcp", cfg.HealthAddr)
+		if err != nil {
+			stop()
+			return fmt.Errorf("AGENT_HEALTH_ADDR: %w", err)
+		}
+		mux := http.NewServeMux()
+		mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+			if !nc.IsConnected() {
+				http.Error(w, "not connected to NATS", http.StatusServiceUnavailable)
+				return
+			}
+			_, _ = w.Write([]byte("ok\n"))
+		})
+		srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+		go func() { _ = srv.Serve(ln) }()
+		defer srv.Close()
 	}
 	log.Info("ready", "subject", "rpc.validation.agent."+cfg.Name+".check")
 	<-ctx.Done()

@@ -19,6 +19,7 @@ import (
 	"github.com/certlife/platform/pkg/app"
 	"github.com/certlife/platform/pkg/opsauth"
 	"github.com/certlife/platform/pkg/seal"
+	"github.com/certlife/platform/pkg/session"
 	"github.com/certlife/platform/services/validation/internal/api"
 	validationapp "github.com/certlife/platform/services/validation/internal/app"
 	"github.com/certlife/platform/services/validation/internal/dcv"
@@ -40,6 +41,8 @@ type Service struct {
 	orgs        *validationapp.Orgs
 	api         *api.API
 	validations *api.Validations
+	flow        *validationapp.Server
+	server      *api.Server
 }
 
 // New builds the service. A multi-perspective configuration weaker than
@@ -91,19 +94,33 @@ func New(d *app.Deps) (app.Service, error) {
 		CAAIdentities: identities, HTTPPort: d.Config.DCVHTTPPort, NotifierKey: notifierKey, Metrics: metrics,
 	}
 	orgs := &validationapp.Orgs{Pool: d.Pool, Clock: d.Clock, Log: d.Log, Registry: store.Registry{Q: d.Pool}, Metrics: metrics}
+	flow := &validationapp.Server{Pool: d.Pool, Clock: d.Clock, Log: d.Log, Queue: q, DCV: v, Orgs: orgs,
+		CheckEvery: d.Config.DCVCheckInterval}
+	flow.Install(d.Timers)
+	var sessions *session.Verifier
+	if d.Config.SessionPublicKey != "" {
+		if sessions, err = session.ParseVerifier(d.Config.SessionPublicKey); err != nil {
+			return nil, err
+		}
+	} else {
+		d.Log.Warn("SESSION_PUBLIC_KEY is empty: the customer's domain validation routes answer 503")
+	}
 	return &Service{
 		d: d, queue: q, dcv: v, orgs: orgs, api: &api.API{Queue: q, Log: d.Log},
-		validations: &api.Validations{DCV: v, Orgs: orgs, Log: d.Log},
+		validations: &api.Validations{DCV: v, Orgs: orgs, Log: d.Log}, flow: flow,
+		server: &api.Server{Flow: flow, DCV: v, Sessions: sessions, Clock: d.Clock, Log: d.Log},
 	}, nil
 }
 
 // Routes mounts the review queue and the validation record for the
 // reviewer role, the registry load for the admin role.
 func (s *Service) Routes(r chi.Router) {
+	s.server.CustomerRoutes(r)
 	r.Group(func(r chi.Router) {
 		r.Use(s.d.Ops.Require(opsauth.Reviewer))
 		s.api.Routes(r)
 		s.validations.ReviewerRoutes(r)
+		s.server.PhoneRoutes(r)
 	})
 	r.Group(func(r chi.Router) {
 		r.Use(s.d.Ops.Require(opsauth.Admin))
@@ -111,7 +128,10 @@ func (s *Service) Routes(r chi.Router) {
 	})
 }
 
-// Start starts the review consumer.
+// Start starts the review consumer and the server flow's.
 func (s *Service) Start(ctx context.Context) error {
-	return s.d.Bus.Start(ctx, s.queue.Consumer())
+	if err := s.d.Bus.Start(ctx, s.queue.Consumer()); err != nil {
+		return err
+	}
+	return s.d.Bus.Start(ctx, s.flow.Consumer())
 }

@@ -77,6 +77,13 @@ var Routes = []Route{
 	{"/ops/v1/reviews/*", "validation"},
 	{"/ops/v1/registry", "validation"},
 	{"/ops/v1/validations", "validation"},
+	{"/ops/v1/phone-checks", "validation"},
+	{"/ops/v1/phone-checks/*", "validation"},
+	// The customer's domain validation of a server application: more
+	// specific than intake's /v1/applications/* (chi: a parameter
+	// before a catch-all), and the e-mailed link.
+	{"/v1/applications/{id}/dcv", "validation"},
+	{"/v1/dcv/confirm", "validation"},
 
 	// notifier: the delivery log.
 	{"/ops/v1/deliveries", "notifier"},

@@ -69,6 +69,8 @@ type Platform struct {
 	stopMail func()
 	served   chan error
 	ctLogs   []*http.Server
+	// agentConns are the dev validation agents' NATS connections (VA-7).
+	agentConns []*nats.Conn
 
 	publicURLDefaulted bool
 	devCA              bool // CA_DIR was unset: a throwaway CA under DATA_DIR
@@ -159,6 +161,11 @@ func StartWithClock(ctx context.Context, cfg app.Config, log *slog.Logger, clk c
 		return nil, err
 	}
 	p.nc = nc
+	// VA-7: MPIC_PERSPECTIVES validation agents in-process unless
+	// MPIC_AGENTS names real ones, before the validation service asks them.
+	if err := p.startAgents(DevAgents(&cfg), log); err != nil {
+		return nil, err
+	}
 	reg := app.NewRegistry()
 	sh := app.Shared{Config: cfg, NC: nc, JS: jsc, Clock: p.Clock, Log: log, Registry: reg, Ops: ops}
 	for _, def := range Definitions {
@@ -218,6 +225,9 @@ func (p *Platform) Stop(ctx context.Context) error {
 	}
 	for _, s := range p.ctLogs {
 		_ = s.Close()
+	}
+	for _, c := range p.agentConns {
+		c.Close()
 	}
 	if p.nc != nil {
 		p.nc.Close()
@@ -391,6 +401,11 @@ func (p *Platform) Banner() string {
 	} else {
 		fmt.Fprintf(&b, "  CT logs        from CT_LOGS\n")
 	}
+	if len(p.agentConns) > 0 {
+		fmt.Fprintf(&b, "  MPIC agents    %d in-process validation agents in %d regions (VA-7): %s\n", len(p.agentConns), len(DevAgentRegions), p.Config.MPICAgents)
+	} else {
+		fmt.Fprintf(&b, "  MPIC agents    from MPIC_AGENTS\n")
+	}
 	if p.publicURLDefaulted {
 		fmt.Fprintf(&b, "  PUBLIC_URL     unset: certificates name %s in their CRL and caIssuers URLs (dev only; set PUBLIC_URL)\n", p.Config.PublicURL)
 	} else {
@@ -408,6 +423,9 @@ func (p *Platform) Banner() string {
 	}
 	if len(p.DevCTLogs) > 0 {
 		dev = append(dev, "embedded CT logs (not trusted by any browser; keys in "+filepath.Join(p.Config.DataDir, "ct")+"; set CT_LOGS)")
+	}
+	if len(p.agentConns) > 0 {
+		dev = append(dev, "in-process validation agents (one machine's view of the network, not independent perspectives; set MPIC_AGENTS)")
 	}
 	if p.OpsTokenFile != "" {
 		dev = append(dev, "generated ops token, in "+p.OpsTokenFile+" (set OPS_TOKENS)")

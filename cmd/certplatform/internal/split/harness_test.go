@@ -55,6 +55,7 @@ func buildBinaries(t *testing.T) string {
 	for _, g := range Services {
 		pkgs = append(pkgs, "./services/"+g.Service+"/cmd/"+g.Service)
 	}
+	pkgs = append(pkgs, "./services/validation/cmd/validation-agent") // VA-7's processes
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "go", append([]string{"build", "-o", dir + "/"}, pkgs...)...)

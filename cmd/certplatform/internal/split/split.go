@@ -351,6 +351,30 @@ func (s *Supervisor) plan(cfg app.Config) error {
 		s.addStage(specs)
 	}
 
+	// Stage 2b (VA-7): the validation agents, one process per remote
+	// perspective (validation-agent: no database, its own resolver), in
+	// two regions, unless MPIC_AGENTS names real ones; their names go
+	// into the services' MPIC_AGENTS.
+	if agents := runner.DevAgents(&cfg); len(agents) > 0 {
+		bin := filepath.Join(s.binDir, "validation-agent")
+		if _, err := os.Stat(bin); err != nil {
+			return fmt.Errorf("no validation-agent binary in %s (`make build` puts it in bin/; or give -bin DIR): %w", s.binDir, err)
+		}
+		var specs []Spec
+		for _, a := range agents {
+			p, err := ports.take()
+			if err != nil {
+				return err
+			}
+			addr := "127.0.0.1:" + strconv.Itoa(p)
+			specs = append(specs, Spec{Name: a.Name, Path: bin, Addr: addr, Health: "http://" + addr + "/healthz",
+				Env: []string{"AGENT_NAME=" + a.Name, "AGENT_REGION=" + a.Region, "NATS_URL=" + cfg.NatsURL,
+					"DCV_DNS_SERVER=" + a.DNSServer, "DCV_HTTP_PORT=" + strconv.Itoa(a.HTTPPort),
+					"DCV_TIMEOUT=" + a.Timeout.String(), "LOG_LEVEL=" + a.LogLevel, "AGENT_HEALTH_ADDR=" + addr}})
+		}
+		s.addStage(specs)
+	}
+
 	// Stage 3: the services, every replica given the same configuration.
 	shared := ServiceEnv(cfg)
 	upstreams := map[string][]string{}
@@ -376,10 +400,6 @@ func (s *Supervisor) plan(cfg app.Config) error {
 		}
 	}
 	s.addStage(stage)
-
-	// VA-7: the validation agents (validation-agent, one process per
-	// network perspective, no database) join here as a stage of their
-	// own once the validation module has them.
 
 	// Last: the proxy, once every service answers.
 	args := []string{"proxy", "-listen", proxyAddr}

@@ -21,6 +21,7 @@ import (
 	"github.com/certlife/platform/pkg/clock"
 	"github.com/certlife/platform/pkg/db"
 	"github.com/certlife/platform/pkg/events"
+	"github.com/certlife/platform/pkg/timer"
 	"github.com/certlife/platform/services/validation/internal/domain"
 	"github.com/certlife/platform/services/validation/internal/store"
 )
@@ -35,6 +36,14 @@ type Queue struct {
 	AutoApprove bool
 	Metrics     *Metrics
 	Log         *slog.Logger
+	// BeforeApprove, when set, runs before an operator's approval,
+	// outside its transaction (the server flow's fresh CAA check); an
+	// error refuses the approval.
+	BeforeApprove func(ctx context.Context, r domain.Review) error
+	// deferServerApproval: an automatic approval of a server application
+	// is left to the server flow's timer (TimerAutoApprove), which
+	// checks CAA again first.
+	deferServerApproval bool
 }
 
 // Dossier is a review with its evidence from other reviews: the earlier
@@ -79,6 +88,9 @@ func (q *Queue) PaymentConfirmed(ctx context.Context, tx pgx.Tx, env events.Enve
 	if err != nil {
 		return err
 	}
+	if p.ApplicationID == "" {
+		return nil // a server order's payment: the server flow's (ConsumerServer)
+	}
 	now := q.Clock.Now()
 	return store.UpdateForApplication(ctx, tx, p.ApplicationID, now, func(r *domain.Review) error {
 		r.RecordPayment(domain.Payment{Method: p.Method, Reference: p.Reference, At: env.OccurredAt}, env.CorrelationID)
@@ -96,6 +108,9 @@ func (q *Queue) advance(ctx context.Context, tx pgx.Tx, r *domain.Review, now ti
 	// A reissue replaces a certificate the CA already vetted, with the
 	// organization and names unchanged (PC-9), and its code is due within
 	// about an hour (PC-11): it needs no operator.
+	if q.AutoApprove && r.Application.Server != nil && q.deferServerApproval {
+		return timer.Schedule(ctx, tx, TimerAutoApprove, r.ApplicationID, now, nil)
+	}
 	if q.AutoApprove || r.Application.Kind == events.KindReissue {
 		return q.decide(ctx, tx, r, true, domain.ReviewerAuto, "", now)
 	}
@@ -113,6 +128,17 @@ const (
 // error; a decided or not yet pending one a conflict (domain.ErrDecided,
 // domain.ErrNotPending).
 func (q *Queue) Decide(ctx context.Context, id uuid.UUID, approve bool, by, reason string) (Dossier, error) {
+	if approve && q.BeforeApprove != nil {
+		cur, err := store.Get(ctx, q.Pool, id)
+		if err != nil {
+			return Dossier{}, err
+		}
+		if cur.Status == domain.StatusPending {
+			if err := q.BeforeApprove(ctx, cur); err != nil {
+				return Dossier{}, err
+			}
+		}
+	}
 	var r domain.Review
 	err := db.InTx(ctx, q.Pool, func(tx pgx.Tx) error {
 		now := q.Clock.Now()
@@ -146,14 +172,21 @@ func (q *Queue) decide(ctx context.Context, tx pgx.Tx, r *domain.Review, approve
 	if err := r.Decide(approve, by, reason, now); err != nil {
 		return err
 	}
+	return q.emitDecision(ctx, tx, r, now)
+}
+
+// emitDecision records an approval in the organization's history and
+// emits the decision's event, in tx.
+func (q *Queue) emitDecision(ctx context.Context, tx pgx.Tx, r *domain.Review, now time.Time) error {
+	by := r.DecidedBy
 	var p events.Payload
-	if approve {
+	if r.Status == domain.StatusApproved {
 		if err := store.RecordApproval(ctx, tx, *r); err != nil {
 			return err
 		}
 		p = events.ReviewApproved{ReviewID: r.ID.String(), Application: *r.Application, Reviewer: by}
 	} else {
-		p = events.ReviewRejected{ReviewID: r.ID.String(), ApplicationID: r.ApplicationID, Reason: reason,
+		p = events.ReviewRejected{ReviewID: r.ID.String(), ApplicationID: r.ApplicationID, Reason: r.Reason,
 			Reviewer: by, Recipient: r.Application.Recipient()}
 	}
 	env, err := events.New(p, now, r.CorrelationID)

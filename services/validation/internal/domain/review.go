@@ -53,6 +53,11 @@ type Review struct {
 	DecidedAt   *time.Time
 	Reason      string
 	CreatedAt   time.Time
+	// ChecksAt is when a server application's checks all passed: every
+	// domain validated, the organization verified, the phone check
+	// confirmed or reused (SV-7 … SV-9). A server application's review
+	// waits for it.
+	ChecksAt *time.Time
 }
 
 // Errors of a decision (conflicts: 409 at the HTTP edge).
@@ -103,6 +108,9 @@ func (r *Review) Promote(now time.Time) bool {
 	if r.Status != StatusWaiting || r.Application == nil || r.Payment == nil {
 		return false
 	}
+	if r.Application.Server != nil && r.ChecksAt == nil {
+		return false
+	}
 	r.Status, r.PendingAt = StatusPending, &now
 	return true
 }
@@ -123,6 +131,25 @@ func (r *Review) Decide(approve bool, by, reason string, now time.Time) error {
 	return nil
 }
 
+// RecordChecks notes that a server application's checks all passed.
+func (r *Review) RecordChecks(at time.Time) {
+	if r.ChecksAt == nil {
+		r.ChecksAt = &at
+	}
+}
+
+// RejectFailedChecks rejects a server application whose checks failed
+// for good (an organization that does not match the registry, SV-7; a
+// failed phone check, SV-9), paid or not: no operator could approve it.
+// A decided review is left as it is (false).
+func (r *Review) RejectFailedChecks(by, reason string, now time.Time) bool {
+	if r.Status == StatusApproved || r.Status == StatusRejected || r.Application == nil {
+		return false
+	}
+	r.Status, r.DecidedBy, r.DecidedAt, r.Reason = StatusRejected, by, &now, reason
+	return true
+}
+
 // WaitingFor names what a waiting review lacks, for operators.
 func (r *Review) WaitingFor() []string {
 	var out []string
@@ -131,6 +158,9 @@ func (r *Review) WaitingFor() []string {
 	}
 	if r.Payment == nil {
 		out = append(out, "payment")
+	}
+	if r.Application != nil && r.Application.Server != nil && r.ChecksAt == nil {
+		out = append(out, "validation")
 	}
 	return out
 }
