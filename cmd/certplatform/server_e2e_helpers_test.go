@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/hmac"
@@ -31,8 +32,11 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/certlife/platform/pkg/app"
+	"github.com/certlife/platform/pkg/events"
 	"github.com/certlife/platform/pkg/testenv"
 )
 
@@ -405,15 +409,83 @@ type serverWorld struct {
 	*e2e
 	dns *testenv.DNSServer
 	web *webSites
+
+	mu  sync.Mutex
+	all []events.Envelope // every event on the stream, as it comes
+}
+
+// collect reads the whole stream with one ordered consumer for the
+// test's life (polling with a consumer per look would reach the
+// stream's consumer limit).
+func (w *serverWorld) collect() {
+	w.t.Helper()
+	nc, err := nats.Connect(w.p.NATSURL)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	w.t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	cons, err := js.OrderedConsumer(ctx, events.Stream, jetstream.OrderedConsumerConfig{})
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	cc, err := cons.Consume(func(m jetstream.Msg) {
+		env, err := events.Parse(m.Data())
+		if err != nil {
+			return
+		}
+		w.mu.Lock()
+		w.all = append(w.all, env)
+		w.mu.Unlock()
+	})
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	w.t.Cleanup(cc.Stop)
+}
+
+// seen lists the events of a type about subject seen so far.
+func (w *serverWorld) seen(eventType, subject string) []events.Envelope {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var out []events.Envelope
+	for _, env := range w.all {
+		if env.Type == eventType && (subject == "" || env.SubjectID == subject) {
+			out = append(out, env)
+		}
+	}
+	return out
+}
+
+// await waits for an event of a type about subject.
+func (w *serverWorld) await(eventType, subject string) events.Envelope {
+	w.t.Helper()
+	var found events.Envelope
+	testenv.Eventually(w.t, 45*time.Second, eventType+" for "+subject, func() bool {
+		if l := w.seen(eventType, subject); len(l) > 0 {
+			found = l[0]
+			return true
+		}
+		return false
+	})
+	return found
 }
 
 func startServerWorld(t testing.TB, edit func(*app.Config)) *serverWorld {
 	t.Helper()
 	auth := testenv.StartDNS(t)
-	auth.AddZone(t, "test.", testenv.Unsigned)
-	auth.AddZone(t, "signed.test.", testenv.Signed)
-	auth.AddZone(t, "bogus.test.", testenv.Bogus)
-	auth.AddZone(t, "plain.test.", testenv.Unsigned)
+	// Under a real TLD: the issuer's zlint refuses names under test.
+	// CAA's tree climbing (RFC 8659) asks up to com., served here too.
+	auth.AddZone(t, "com.", testenv.Unsigned)
+	auth.AddZone(t, "e2e-test.com.", testenv.Unsigned)
+	auth.AddZone(t, "signed.e2e-test.com.", testenv.Signed)
+	auth.AddZone(t, "bogus.e2e-test.com.", testenv.Bogus)
+	auth.AddZone(t, "plain.e2e-test.com.", testenv.Unsigned)
 	unbound := testenv.StartUnbound(t, auth)
 	web := startWebSites(t)
 	e := startE2E(t, func(c *app.Config) {
@@ -426,5 +498,7 @@ func startServerWorld(t testing.TB, edit func(*app.Config)) *serverWorld {
 			edit(c)
 		}
 	}, nil)
-	return &serverWorld{e2e: e, dns: auth, web: web}
+	w := &serverWorld{e2e: e, dns: auth, web: web}
+	w.collect()
+	return w
 }
