@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"bytes"
 	"crypto"
+	"crypto/rand"
+	"crypto/rsa"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
@@ -47,13 +49,9 @@ type dcvInstructions struct {
 		} `json:"last_failure"`
 	} `json:"domains"`
 	Organization struct {
-		Status     string `json:"status"`
-		Detail     string `json:"detail"`
-		Mismatches []struct {
-			Field    string `json:"field"`
-			Given    string `json:"given"`
-			Registry string `json:"registry"`
-		} `json:"mismatches"`
+		Status     string            `json:"status"`
+		Detail     string            `json:"detail"`
+		Mismatches []json.RawMessage `json:"mismatches"`
 	} `json:"organization"`
 	Phone struct {
 		Status string `json:"status"`
@@ -487,5 +485,105 @@ func TestServerIssuanceEndToEnd_SV6_SV7_SV8_SV9_SV10_VA1_VA2_VA3_VA4_VA5_VA6_VA7
 	})
 	if raw, _ := json.Marshal(w.order(w.login(email), o.ID)); testing.Verbose() {
 		t.Logf("order: %s", raw)
+	}
+}
+
+// newCustomer makes a server customer with a first application (which
+// carries the password, SPEC §5) and returns the application's ID.
+func (w *serverWorld) newCustomer(email string, body map[string]any) string {
+	w.t.Helper()
+	body["password"] = serverPassword
+	r := w.do("POST", "/v1/applications", body)
+	if r.Status != 202 {
+		w.t.Fatalf("first application: %d %s", r.Status, r.Body)
+	}
+	var a struct {
+		ID string `json:"id"`
+	}
+	r.JSON(w.t, &a)
+	return a.ID
+}
+
+// The refusals of issue 9 through the HTTP API of the all-in-one: a CSR
+// with an OU and a weak key are 422s at the application (SV-6); a CAA
+// record forbidding this CA, a CAA accounturi of someone else (VA-4)
+// and a bogus DNSSEC signature (VA-8) each fail their name's validation
+// with the published TXT record in place (VA-6: the failure says what was
+// expected and found); an organization that differs from the registry is
+// refused with both values (SV-7). Nothing is issued. Too few
+// corroborating perspectives: TestServerRefusalTooFewPerspectives_VA7.
+func TestServerRefusals_SV6_SV7_VA4_VA6_VA8(t *testing.T) {
+	w := startServerWorld(t, nil)
+	w.setPrices()
+	if r := w.ops("POST", "/ops/v1/registry", serverRegistry, "Content-Type", "text/csv"); r.Status != 200 {
+		t.Fatalf("registry: %d %s", r.Status, r.Body)
+	}
+	email := "refusals@example.co.jp"
+	caa, acct, bogus := "www.caa.plain.e2e-test.com", "www.acct.plain.e2e-test.com", "www.x.bogus.e2e-test.com"
+	w.dns.CAA(t, "caa.plain.e2e-test.com", `0 issue "other-ca.example"`)
+	w.dns.CAA(t, "acct.plain.e2e-test.com", `0 issue "certlife.example; accounturi=acct:someone-else@certlife.example"`)
+	dcvApp := w.newCustomer(email, serverApplicationBody("", serverCSR(t, serverDN, caa, p256(t)), email, []string{acct, bogus}, "dns"))
+
+	// SV-6 at the application: 422 naming the CSR, nothing created.
+	withOU := serverDN
+	withOU.OrganizationalUnit = []string{"Web Team"}
+	weak, err := rsa.GenerateKey(rand.Reader, 1024)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, csr := range map[string]string{
+		"an OU":                 serverCSR(t, withOU, "www.ou.plain.e2e-test.com", p256(t)),
+		"a weak key (RSA 1024)": serverCSR(t, serverDN, "www.weak.plain.e2e-test.com", weak),
+	} {
+		r := w.do("POST", "/v1/applications", serverApplicationBody("", csr, email, nil, "dns"), "Authorization", "Bearer "+w.login(email))
+		if r.Status != 422 || !strings.Contains(string(r.Body), `"csr"`) {
+			t.Errorf("a CSR with %s: %d %s", name, r.Status, r.Body)
+		}
+	}
+
+	// SV-7: the CSR and the application say Minato-ku, the registry Chuo-ku.
+	moved := serverDN
+	moved.Locality = []string{"Minato-ku"}
+	body := serverApplicationBody("", serverCSR(t, moved, "www.moved.plain.e2e-test.com", p256(t)), email, nil, "dns")
+	body["organization"].(map[string]any)["address"].(map[string]any)["city"] = "Minato-ku"
+	orgApp := w.apply(email, body)
+
+	w.closeWindows(email, dcvApp, orgApp)
+	st, _ := w.dcv(email, dcvApp)
+	for _, d := range st.Domains {
+		w.dns.TXT(t, d.RecordNames[0], d.Value)
+	}
+	want := map[string]string{caa: "other-ca.example", acct: "acct:someone-else@certlife.example", bogus: "SERVFAIL"}
+	refused := func() map[string]string {
+		out := map[string]string{}
+		for _, f := range w.failures(dcvApp) {
+			if strings.Contains(f.Detail, want[f.Domain]) {
+				out[f.Domain] = f.Detail
+			}
+		}
+		return out
+	}
+	w.recheckedUntil("the published values checked and refused", func() bool { return len(refused()) == len(want) },
+		func() string { st, _ := w.dcv(email, dcvApp); raw, _ := json.Marshal(st); return string(raw) })
+	for n, detail := range refused() {
+		if !strings.Contains(detail, n) || !strings.Contains(detail, "expected") {
+			t.Errorf("%s: %q does not say the name, what was expected and what was found", n, detail)
+		}
+	}
+	if v := w.validated(dcvApp); len(v) != 0 {
+		t.Errorf("validated despite the refusals: %v", v)
+	}
+
+	fail, err := events.Decode[events.OrganizationVerificationFailed](w.await(events.TypeOrganizationVerificationFailed, orgApp))
+	if err != nil || len(fail.Mismatches) != 1 || fail.Mismatches[0].Applied != "Minato-ku" || fail.Mismatches[0].Registry != "Chuo-ku" {
+		t.Errorf("OrganizationVerificationFailed %+v %v", fail, err)
+	}
+	ost, _ := w.dcv(email, orgApp)
+	shown, _ := json.Marshal(ost.Organization.Mismatches)
+	if ost.Organization.Status != "mismatch" || !strings.Contains(string(shown), "Minato-ku") || !strings.Contains(string(shown), "Chuo-ku") {
+		t.Errorf("the customer's view of the organization: %+v", ost.Organization)
+	}
+	if len(w.seen(events.TypeOrganizationVerified, orgApp)) != 0 || len(w.seen(events.TypeCertificateIssued, "")) != 0 {
+		t.Error("verified or issued despite the refusals")
 	}
 }
