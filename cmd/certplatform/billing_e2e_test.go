@@ -1,11 +1,25 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
 	"crypto/hmac"
+	"crypto/rand"
 	"crypto/sha256"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"encoding/pem"
+	"io"
+	"math/big"
+	"mime"
+	"mime/multipart"
+	"net/mail"
+	"net/textproto"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -21,6 +35,7 @@ import (
 	"github.com/certlife/platform/pkg/app"
 	"github.com/certlife/platform/pkg/events"
 	"github.com/certlife/platform/pkg/session"
+	"github.com/certlife/platform/pkg/testenv"
 )
 
 const e2eWebhookSecret = "e2e-webhook-secret-0123456789"
@@ -65,9 +80,10 @@ func (e *e2e) customerSession(customer string) string {
 }
 
 // signWebhook is the payment processor's side of BI-2, written here
-// independently of billing's code.
-func signWebhook(secret string, body []byte) string {
-	ts := strconv.FormatInt(time.Now().Unix(), 10)
+// independently of billing's code; at is the processor's clock (the
+// platform's, which the dev clock may have moved ahead).
+func signWebhook(secret string, at time.Time, body []byte) string {
+	ts := strconv.FormatInt(at.Unix(), 10)
 	m := hmac.New(sha256.New, []byte(secret))
 	m.Write([]byte(ts + "."))
 	m.Write(body)
@@ -126,10 +142,10 @@ func TestInvoicesAndPaymentsEndToEnd_BI2_BI3_BI4_SV3(t *testing.T) {
 
 	body, _ := json.Marshal(map[string]any{"id": "evt_" + uuid.NewString(), "type": "payment.succeeded", "created": time.Now().Unix(),
 		"data": map[string]any{"invoice": card.Number, "amount": card.Total, "currency": "JPY", "payment_id": "pay_1"}})
-	if r := e.do("POST", "/v1/webhooks/payments", body, "Webhook-Signature", signWebhook(e2eWebhookSecret, body)); r.Status != 200 {
+	if r := e.do("POST", "/v1/webhooks/payments", body, "Webhook-Signature", signWebhook(e2eWebhookSecret, e.p.Clock.Now(), body)); r.Status != 200 {
 		t.Fatalf("webhook: %d %s", r.Status, r.Body)
 	}
-	if r := e.do("POST", "/v1/webhooks/payments", body, "Webhook-Signature", signWebhook("not-the-secret", body)); r.Status != 401 {
+	if r := e.do("POST", "/v1/webhooks/payments", body, "Webhook-Signature", signWebhook("not-the-secret", e.p.Clock.Now(), body)); r.Status != 401 {
 		t.Errorf("forged webhook: %d", r.Status)
 	}
 	pc, err := events.Decode[events.PaymentConfirmed](e.waitEvent(events.TypePaymentConfirmed, card.OrderID))
@@ -151,4 +167,162 @@ func TestInvoicesAndPaymentsEndToEnd_BI2_BI3_BI4_SV3(t *testing.T) {
 	if err := json.Unmarshal(r.Body, &view); err != nil || view["status"] != "paid" {
 		t.Errorf("invoice after the transfer: %d %s", r.Status, r.Body)
 	}
+}
+
+// importedPEM is a certificate of another vendor for cn, expiring at notAfter.
+func importedPEM(t *testing.T, cn string, notAfter time.Time) string {
+	t.Helper()
+	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	leafKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	ca := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "Other Vendor CA", Organization: []string{"Other Vendor"}},
+		NotBefore: notAfter.Add(-400 * 24 * time.Hour), NotAfter: notAfter.Add(time.Hour), IsCA: true, BasicConstraintsValid: true,
+		KeyUsage: x509.KeyUsageCertSign}
+	serial, _ := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 64))
+	leaf := &x509.Certificate{SerialNumber: serial, Subject: pkix.Name{CommonName: cn, Organization: []string{"Example Hosting K.K."},
+		Locality: []string{"Chiyoda-ku"}, Province: []string{"Tokyo"}, Country: []string{"JP"}}, DNSNames: []string{cn},
+		NotBefore: notAfter.Add(-365 * 24 * time.Hour), NotAfter: notAfter, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		KeyUsage: x509.KeyUsageDigitalSignature}
+	der, err := x509.CreateCertificate(rand.Reader, leaf, ca, &leafKey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}))
+}
+
+// pdfAttachment returns the first application/pdf part of a message.
+func pdfAttachment(t *testing.T, raw []byte) []byte {
+	t.Helper()
+	msg, err := mail.ReadMessage(bytes.NewReader(raw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var walk func(ct string, h map[string][]string, body io.Reader) []byte
+	walk = func(ct string, h map[string][]string, body io.Reader) []byte {
+		mt, params, err := mime.ParseMediaType(ct)
+		if err != nil {
+			return nil
+		}
+		if strings.HasPrefix(mt, "multipart/") {
+			mr := multipart.NewReader(body, params["boundary"])
+			for {
+				p, err := mr.NextPart()
+				if err != nil {
+					return nil
+				}
+				if b := walk(p.Header.Get("Content-Type"), p.Header, p); b != nil {
+					return b
+				}
+			}
+		}
+		if mt != "application/pdf" {
+			return nil
+		}
+		data, _ := io.ReadAll(body)
+		if strings.EqualFold(textproto.MIMEHeader(h).Get("Content-Transfer-Encoding"), "base64") {
+			out, err := base64.StdEncoding.DecodeString(strings.Join(strings.Fields(string(data)), ""))
+			if err != nil {
+				t.Fatalf("attachment: %v", err)
+			}
+			return out
+		}
+		return data
+	}
+	return walk(msg.Header.Get("Content-Type"), msg.Header, msg.Body)
+}
+
+// SV-1, SV-3, BI-2, BI-3, BI-4 through every service of the all-in-one:
+// a certificate bought elsewhere expiring in 89 days is imported; the
+// renewal notice mail carries the invoice PDF, which states the
+// registration number and the tax; a signed card payment brings the
+// application guidance mail. A second one is paid by a bank statement.
+func TestImportedRenewalInvoicedAndPaidEndToEnd_SV1_SV3_BI2_BI3_BI4(t *testing.T) {
+	e := startE2E(t, func(c *app.Config) { c.WebhookSecret = e2eWebhookSecret }, nil)
+	if r := e.ops("PUT", "/ops/v1/prices", map[string]any{"prices": []map[string]any{
+		{"product": "server", "term_months": 12, "currency": "JPY", "amount": 48000, "tax_rate": 10}}}); r.Status != 200 {
+		t.Fatalf("prices: %d %s", r.Status, r.Body)
+	}
+	noticed := func(email, cn string) (events.InvoiceIssued, []byte) {
+		t.Helper()
+		r := e.ops("POST", "/ops/v1/certificates/import", map[string]any{
+			"pem":      importedPEM(t, cn, time.Now().Add(89*24*time.Hour).Truncate(time.Second)),
+			"customer": map[string]any{"email": email, "name": "Example Hosting K.K.", "language": "ja"},
+			"organization": map[string]any{"duns": "123456789", "name_en": "Example Hosting K.K.",
+				"address": map[string]any{"street": "1-1 Marunouchi", "city": "Chiyoda-ku", "state": "Tokyo", "postal_code": "100-0005", "country": "JP"}},
+		})
+		if r.Status != 201 {
+			t.Fatalf("import: %d %s", r.Status, r.Body)
+		}
+		var inv events.InvoiceIssued
+		testenv.Eventually(t, 60*time.Second, "the invoice of "+email, func() bool {
+			e.advance("1h") // the notifier's reminder sweep runs on the platform clock
+			for _, env := range e.events(events.TypeInvoiceIssued) {
+				if v, err := events.Decode[events.InvoiceIssued](env); err == nil && v.Recipient.Email == email {
+					inv = v
+					return true
+				}
+			}
+			return false
+		})
+		if inv.Notice == nil || inv.RegistrationNumber != app.DevInvoiceRegistrationNumber || inv.Tax != 4800 || inv.Total != 52800 {
+			t.Fatalf("invoice %+v", inv)
+		}
+		var pdf []byte
+		testenv.Eventually(t, 30*time.Second, "the notice mail with its invoice to "+email, func() bool {
+			for _, m := range e.smtp.To(email) {
+				if pdf = pdfAttachment(t, m.Raw); pdf != nil {
+					return true
+				}
+			}
+			return false
+		})
+		return inv, pdf
+	}
+
+	cardEmail := "card-" + uuid.NewString()[:8] + "@example.co.jp"
+	inv, pdf := noticed(cardEmail, "www.card-example.co.jp")
+	if bin, err := exec.LookPath("pdftotext"); err == nil {
+		path := filepath.Join(t.TempDir(), "invoice.pdf")
+		if err := os.WriteFile(path, pdf, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		out, err := exec.Command(bin, "-layout", "-enc", "UTF-8", path, "-").Output()
+		if err != nil {
+			t.Fatalf("the attached PDF does not open: %v", err)
+		}
+		for _, want := range []string{app.DevInvoiceRegistrationNumber, inv.Number, "消費税（10%）", "4,800", "52,800"} {
+			if !strings.Contains(string(out), want) {
+				t.Errorf("the attached invoice does not state %q:\n%s", want, out)
+			}
+		}
+	} else if os.Getenv("CI") == "true" {
+		t.Fatalf("pdftotext (poppler-utils) is required under CI: %v", err)
+	}
+	before := len(e.smtp.To(cardEmail))
+	body, _ := json.Marshal(map[string]any{"id": "evt_" + uuid.NewString(), "type": "payment.succeeded", "created": time.Now().Unix(),
+		"data": map[string]any{"invoice": inv.Number, "amount": inv.Total, "currency": inv.Currency, "payment_id": "pay_e2e"}})
+	if r := e.do("POST", "/v1/webhooks/payments", body, "Webhook-Signature", signWebhook(e2eWebhookSecret, e.p.Clock.Now(), body)); r.Status != 200 {
+		t.Fatalf("webhook: %d %s", r.Status, r.Body)
+	}
+	guidance := func(email, orderID string, after int) {
+		t.Helper()
+		testenv.Eventually(t, 30*time.Second, "the application guidance mail to "+email, func() bool {
+			ms := e.smtp.To(email)
+			for _, m := range ms[min(after, len(ms)):] {
+				if strings.Contains(m.Body, orderID) && pdfAttachment(t, m.Raw) == nil {
+					return true
+				}
+			}
+			return false
+		})
+	}
+	guidance(cardEmail, inv.OrderID, before)
+
+	bankEmail := "bank-" + uuid.NewString()[:8] + "@example.co.jp"
+	binv, _ := noticed(bankEmail, "www.bank-example.co.jp")
+	before = len(e.smtp.To(bankEmail))
+	csv := "date,payer_name,amount,reference\n2026-11-30," + binv.PaymentReference + " ｶ)ｴｸｻﾝﾌﾟﾙﾎｽﾃｨﾝｸﾞ,\"52,800\",\n"
+	if r := e.ops("POST", "/ops/v1/bank-statements", csv, "Content-Type", "text/csv"); r.Status != 200 || !strings.Contains(string(r.Body), `"matched":1`) {
+		t.Fatalf("statement: %d %s", r.Status, r.Body)
+	}
+	guidance(bankEmail, binv.OrderID, before)
 }

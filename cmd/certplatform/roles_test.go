@@ -43,13 +43,13 @@ var opsRouteRoles = []struct {
 	// Billing (BI-3, BI-4): coupons, prices, bank statements, invoices,
 	// imported certificates, EAB keys.
 	{"POST /ops/v1/coupons", opsauth.Billing, false},
-	{"GET /ops/v1/prices", opsauth.Billing, true},
-	{"PUT /ops/v1/prices", opsauth.Billing, true},
-	{"POST /ops/v1/bank-statements", opsauth.Billing, true},
+	{"GET /ops/v1/prices", opsauth.Billing, false},
+	{"PUT /ops/v1/prices", opsauth.Billing, false},
+	{"POST /ops/v1/bank-statements", opsauth.Billing, false},
 	{"POST /ops/v1/certificates/import", opsauth.Billing, true},
-	{"GET /ops/v1/invoices", opsauth.Billing, true},
-	{"GET /ops/v1/payment-exceptions", opsauth.Billing, true},
-	{"POST /ops/v1/payment-exceptions/{id}/resolution", opsauth.Billing, true},
+	{"GET /ops/v1/invoices", opsauth.Billing, false},
+	{"GET /ops/v1/payment-exceptions", opsauth.Billing, false},
+	{"POST /ops/v1/payment-exceptions/{id}/resolution", opsauth.Billing, false},
 	{"POST /ops/v1/acme/eab-keys", opsauth.Billing, true}, // a customer's ACME account key, handed out with the contract
 
 	// Admin: the platform's state, certificates and their revocation,

@@ -114,6 +114,16 @@ func TestPrices_BI4_PutGetValidatedAudited(t *testing.T) {
 	}
 }
 
+// waitInvoiceStatus waits until billing has handled the order's events
+// up to the invoice being in status (the consumer is asynchronous; a
+// positive fact is waited for, not assumed after Settle).
+func waitInvoiceStatus(t *testing.T, p *testenv.Platform, orderID, status string) {
+	t.Helper()
+	testenv.Eventually(t, wait, "the invoice of order "+orderID+" "+status, func() bool {
+		return count(t, p, `SELECT count(*) FROM invoices WHERE order_id = $1 AND status = $2`, orderID, status) == 1
+	})
+}
+
 func putPrices2(t *testing.T, p *testenv.Platform, body any) testenv.Response {
 	t.Helper()
 	return p.Do("PUT", "/ops/v1/prices", body, "Authorization", "Bearer "+billingToken)
@@ -172,6 +182,7 @@ func TestInvoice_BI4_NoPriceWaitsForOperator(t *testing.T) {
 	p := start(t)
 	o := order("cust-" + uuid.NewString()[:8])
 	p.Publish(o, "")
+	waitInvoiceStatus(t, p, o.OrderID, domain.InvoiceAwaitingPrice)
 	p.Settle(billingapp.ConsumerOrders, wait)
 	if n := len(eventsOf(p, events.TypeInvoiceIssued, o.OrderID)); n != 0 {
 		t.Fatalf("an invoice without a price: %d", n)

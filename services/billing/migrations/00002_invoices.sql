@@ -20,12 +20,14 @@ CREATE SEQUENCE invoice_seq START 1;
 
 -- One invoice per order. awaiting_price: the order came without a price
 -- for its product and term (an operator's list; issued when the price
--- list has it); open -> paid -> refunded.
+-- list has it); open -> paid -> refunded; void: the order was cancelled
+-- before payment (OrderCancelled; a cancellation seen before the order
+-- leaves a void row that the late OrderPlaced finds).
 CREATE TABLE invoices (
     id                 uuid        PRIMARY KEY,
     order_id           text        NOT NULL UNIQUE,
     customer_id        text        NOT NULL,
-    status             text        NOT NULL CHECK (status IN ('awaiting_price', 'open', 'paid', 'refunded')),
+    status             text        NOT NULL CHECK (status IN ('awaiting_price', 'open', 'paid', 'refunded', 'void')),
     product            text        NOT NULL,
     term_months        int         NOT NULL,
     -- The OrderPlaced payload, kept so a waiting invoice can be issued later.
@@ -43,8 +45,9 @@ CREATE TABLE invoices (
     paid_method        text,
     paid_reference     text,
     refunded_at        timestamptz,
+    voided_at          timestamptz,
     created_at         timestamptz NOT NULL,
-    CHECK ((status = 'awaiting_price') = (number IS NULL))
+    CHECK (status IN ('awaiting_price', 'void') OR number IS NOT NULL)
 );
 CREATE INDEX invoices_customer ON invoices (customer_id);
 CREATE INDEX invoices_awaiting ON invoices (created_at) WHERE status = 'awaiting_price';

@@ -36,7 +36,7 @@ type Issuer struct {
 func (a *App) OrdersConsumer() bus.Consumer {
 	return bus.Consumer{
 		Name:     ConsumerOrders,
-		Handlers: map[string]bus.Handler{events.TypeOrderPlaced: a.OrderPlaced},
+		Handlers: map[string]bus.Handler{events.TypeOrderPlaced: a.OrderPlaced, events.TypeOrderCancelled: a.OrderCancelled},
 	}
 }
 
@@ -73,6 +73,48 @@ func (a *App) OrderPlaced(ctx context.Context, tx pgx.Tx, env events.Envelope) e
 			map[string]any{"order_id": o.OrderID, "product": o.Product, "term_months": o.TermMonths})
 	}
 	return a.issue(ctx, tx, inv, price, now)
+}
+
+// OrderCancelled voids the order's invoice: nothing is to be paid, and a
+// payment that arrives for it later waits for an operator. A paid order
+// that is cancelled is listed for an operator (a refund is due). A
+// cancellation that overtakes its OrderPlaced leaves a void row, so the
+// late order is never invoiced.
+func (a *App) OrderCancelled(ctx context.Context, tx pgx.Tx, env events.Envelope) error {
+	c, err := events.Decode[events.OrderCancelled](env)
+	if err != nil {
+		return err
+	}
+	id, err := uuid.NewV7()
+	if err != nil {
+		return err
+	}
+	now := a.Clock.Now()
+	before, invID, err := store.VoidInvoice(ctx, tx, id, c.OrderID, c.CustomerID, now)
+	if err != nil {
+		return err
+	}
+	switch before {
+	case domain.InvoicePaid:
+		inv, err := store.InvoiceByID(ctx, tx, invID)
+		if err != nil {
+			return err
+		}
+		return a.except(ctx, tx, store.Exception{Source: exceptionSource(inv.PaidMethod), Kind: domain.ExceptionCancelledPaid,
+			InvoiceID: &invID, Invoice: inv.Number, Amount: inv.Total, Currency: inv.Currency, SourceRef: env.ID.String(),
+			Detail: "order " + c.OrderID + " was cancelled (" + c.Reason + ") after invoice " + inv.Number + " was paid: refund it", CreatedAt: now})
+	case domain.InvoiceVoid, domain.InvoiceRefunded:
+		return nil
+	}
+	return audit.Record(ctx, tx, now, audit.System, "billing.invoice.voided", invID.String(),
+		map[string]any{"order_id": c.OrderID, "reason": c.Reason, "status_before": before})
+}
+
+func exceptionSource(method string) string {
+	if method == domain.MethodBankTransfer {
+		return "bank_transfer"
+	}
+	return "card"
 }
 
 // issue prices a waiting invoice, gives it its number and payment

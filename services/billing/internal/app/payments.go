@@ -87,6 +87,8 @@ func (a *App) webhook(ctx context.Context, tx pgx.Tx, e domain.WebhookEvent, now
 		switch {
 		case inv.Status == domain.InvoicePaid || inv.Status == domain.InvoiceRefunded:
 			exc.Kind, exc.Detail = domain.ExceptionAlreadyPaid, fmt.Sprintf("card payment %s of invoice %s, which is already %s", d.PaymentID, inv.Number, inv.Status)
+		case inv.Status != domain.InvoiceOpen:
+			exc.Kind, exc.Detail = domain.ExceptionVoid, fmt.Sprintf("card payment %s of invoice %s, which is %s (its order was cancelled): refund it", d.PaymentID, inv.Number, inv.Status)
 		case d.Currency != inv.Currency:
 			exc.Kind, exc.Detail = domain.ExceptionCurrencyMismatch, fmt.Sprintf("paid in %s, the invoice is in %s", d.Currency, inv.Currency)
 		case d.Amount != inv.Total:
@@ -289,6 +291,8 @@ func exceptionDetail(kind string, l domain.StatementLine, inv store.Invoice) str
 		return fmt.Sprintf("invoice %s is in %s, the transfer in JPY", inv.Number, inv.Currency)
 	case domain.ExceptionNotIssued:
 		return "the invoice is not issued yet (awaiting its price)"
+	case domain.ExceptionVoid:
+		return fmt.Sprintf("invoice %s is void: its order was cancelled; refund the transfer", inv.Number)
 	}
 	return kind
 }

@@ -26,6 +26,7 @@ const (
 	InvoiceOpen          = "open"
 	InvoicePaid          = "paid"
 	InvoiceRefunded      = "refunded"
+	InvoiceVoid          = "void" // the order was cancelled before it was paid
 )
 
 // Payment methods of PaymentConfirmed for invoices.

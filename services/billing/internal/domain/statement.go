@@ -43,15 +43,17 @@ const (
 
 // Exception kinds: why a payment waits for an operator (BI-2, BI-3).
 const (
-	ExceptionUnmatched        = "unmatched"         // no invoice for the reference
-	ExceptionPartial          = "partial"           // less than the total
-	ExceptionOverpayment      = "overpayment"       // more than the total
-	ExceptionAlreadyPaid      = "already_paid"      // a second payment of a paid invoice
-	ExceptionAmountMismatch   = "amount_mismatch"   // card: not the invoice's amount
-	ExceptionCurrencyMismatch = "currency_mismatch" // card: not the invoice's currency
-	ExceptionUnknownInvoice   = "unknown_invoice"   // card: no such invoice number
-	ExceptionRefund           = "refund"            // card: a refund after payment
-	ExceptionNotIssued        = "not_issued"        // the invoice is not open (awaiting price)
+	ExceptionUnmatched        = "unmatched"               // no invoice for the reference
+	ExceptionPartial          = "partial"                 // less than the total
+	ExceptionOverpayment      = "overpayment"             // more than the total
+	ExceptionAlreadyPaid      = "already_paid"            // a second payment of a paid invoice
+	ExceptionAmountMismatch   = "amount_mismatch"         // card: not the invoice's amount
+	ExceptionCurrencyMismatch = "currency_mismatch"       // card: not the invoice's currency
+	ExceptionUnknownInvoice   = "unknown_invoice"         // card: no such invoice number
+	ExceptionRefund           = "refund"                  // card: a refund after payment
+	ExceptionNotIssued        = "not_issued"              // the invoice is not issued yet (awaiting price)
+	ExceptionVoid             = "void"                    // the invoice was voided: its order was cancelled
+	ExceptionCancelledPaid    = "cancelled_after_payment" // a paid order was cancelled: refund it
 )
 
 // StatementLine is one normalised line of a statement.
@@ -247,6 +249,8 @@ func Match(l StatementLine, inv MatchInvoice, found bool) (outcome, exception st
 		return OutcomeUnmatched, ExceptionUnmatched
 	case inv.Status == InvoicePaid || inv.Status == InvoiceRefunded:
 		return OutcomeUnmatched, ExceptionAlreadyPaid
+	case inv.Status == InvoiceVoid:
+		return OutcomeUnmatched, ExceptionVoid
 	case inv.Status != InvoiceOpen:
 		return OutcomeUnmatched, ExceptionNotIssued
 	case inv.Currency != "JPY":

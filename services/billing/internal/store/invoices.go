@@ -111,6 +111,29 @@ func NewInvoice(ctx context.Context, tx pgx.Tx, inv Invoice) (bool, error) {
 	return tag.RowsAffected() == 1, nil
 }
 
+// VoidInvoice voids the order's invoice if it is open or awaiting its
+// price, or leaves a void row when the order has none yet (the
+// cancellation overtook OrderPlaced: that row makes the late order
+// invoice nothing). It answers the invoice's status before, "" when
+// there was no row.
+func VoidInvoice(ctx context.Context, tx pgx.Tx, id uuid.UUID, orderID, customerID string, now time.Time) (string, uuid.UUID, error) {
+	var before string
+	var invID uuid.UUID
+	err := tx.QueryRow(ctx, `SELECT id, status FROM invoices WHERE order_id = $1 FOR UPDATE`, orderID).Scan(&invID, &before)
+	if errors.Is(err, pgx.ErrNoRows) {
+		_, err = tx.Exec(ctx, `INSERT INTO invoices (id, order_id, customer_id, status, product, term_months, ordered, created_at, voided_at)
+			VALUES ($1, $2, $3, 'void', '', 0, '{}', $4, $4) ON CONFLICT (order_id) DO NOTHING`, id, orderID, customerID, now)
+		return "", id, err
+	}
+	if err != nil {
+		return "", invID, err
+	}
+	if before == "open" || before == "awaiting_price" {
+		_, err = tx.Exec(ctx, `UPDATE invoices SET status = 'void', voided_at = $2 WHERE id = $1`, invID, now)
+	}
+	return before, invID, err
+}
+
 // NextInvoiceSeq draws the next invoice sequence number.
 func NextInvoiceSeq(ctx context.Context, tx pgx.Tx) (int64, error) {
 	var n int64
