@@ -113,6 +113,14 @@ func TestServerApplicationEndToEnd_SV7_SV8_SV9_VA2_VA7_VA9(t *testing.T) {
 	}
 	f.pay(a)
 	rv := pendingReview(t, f.p, a.ID)
+	// OP-1: the evidence — the registry's record, the phone check, each
+	// name's validation.
+	ev := rv.Evidence.Server
+	if ev == nil || ev.Registry == nil || ev.Registry.Phone != "+81 3-5000-1111" || ev.Organization.Status != domain.OrgVerified ||
+		ev.Phone == nil || ev.Phone.Status != domain.PhoneConfirmed || len(ev.Validations) != 2 || ev.CommonName != "www.e2e.signed.test" ||
+		ev.Validations[0].Status != domain.DCVValidated || ev.Validations[1].Status != domain.DCVValidated {
+		t.Errorf("server evidence: %+v", ev)
+	}
 	mustStatus(t, ops(t, f.p, "POST", "/ops/v1/reviews/"+rv.ID.String()+"/approve", nil), http.StatusOK)
 	approved := decode[events.ReviewApproved](t, f.p.WaitEvent(events.TypeReviewApproved, a.ID, wait))
 	if approved.Application.Server == nil || approved.Application.Server.CSR != a.Server.CSR ||
@@ -424,4 +432,44 @@ func TestServerOrganizationLoadedLater_SV7(t *testing.T) {
 	if n := len(eventsOf(f.p, events.TypeOrganizationVerificationFailed, a.ID)); n != 1 {
 		t.Errorf("told %d times", n)
 	}
+}
+
+// VA-1, VA-2, SV-8: a random value left unpublished expires after 30
+// days: DomainValidationFailed, final; the customer draws a new one by
+// changing the method — not to e-mail once 2028-03-15 has passed.
+func TestServerDCVExpiryAndEmailSunset_VA1_VA2(t *testing.T) {
+	f := startFlow(t, flowOptions{clock: frozenAt("2028-03-01T09:00:00Z")})
+	a := serverApplication(t, "cust-ex", registrySubject, "dns", "www.ex.plain.test")
+	f.accept(a)
+	path := "/v1/applications/" + a.ID + "/dcv"
+	if in := f.domainOf(f.dcvStatus("cust-ex", a.ID), "www.ex.plain.test"); !in.ExpiresAt.Equal(f.p.Clock.Now().Add(30 * domain.Day)) {
+		t.Errorf("expires_at %s", in.ExpiresAt)
+	}
+	f.recheckedUntil("the value expired", func() bool {
+		for _, env := range eventsOf(f.p, events.TypeDomainValidationFailed, a.ID) {
+			if decode[events.DomainValidationFailed](t, env).Final {
+				return true
+			}
+		}
+		f.p.Advance(2 * domain.Day)
+		return false
+	})
+	if in := f.domainOf(f.dcvStatus("cust-ex", a.ID), "www.ex.plain.test"); in.Status != domain.DCVExpired {
+		t.Errorf("status: %+v", in)
+	}
+	r := f.customer("cust-ex", "PUT", path, map[string]any{"method": "email", "approver_email": "admin@ex.plain.test"})
+	if r.Status != http.StatusUnprocessableEntity || !strings.Contains(string(r.Body), "2028-03-15") {
+		t.Errorf("e-mail after the sunset: %d %s", r.Status, r.Body)
+	}
+	r = f.customer("cust-ex", "PUT", path, map[string]any{"method": "dns"})
+	mustStatus(t, r, http.StatusOK)
+	var st struct {
+		Domains []domain.Instructions `json:"domains"`
+	}
+	r.JSON(t, &st)
+	if st.Domains[0].Status != domain.DCVPending || !st.Domains[0].ExpiresAt.After(f.p.Clock.Now().Add(29*domain.Day)) {
+		t.Errorf("a new value: %+v", st.Domains[0])
+	}
+	f.txt("_pki-validation.www.ex.plain.test", st.Domains[0].Value)
+	f.recheckedUntil("validated with the new value", func() bool { return len(f.validatedDomains(a.ID)) == 1 })
 }

@@ -61,6 +61,40 @@ type Evidence struct {
 	// PreviousApprovals are earlier approved applications of the same
 	// organization (company code) seen by this service, newest first.
 	PreviousApprovals []Approval `json:"previous_approvals"`
+	// Server is a server application's evidence (SV-7 … SV-9, VA-9).
+	Server *ServerEvidence `json:"server,omitempty"`
+}
+
+// ServerEvidence is a server application as an operator reviews it: what
+// the certificate will say, the registry's record and the organization
+// check, the phone check, and each name's validation (the attempts are
+// at GET /ops/v1/validations).
+type ServerEvidence struct {
+	CommonName       string               `json:"common_name"`
+	Domains          []string             `json:"domains,omitempty"`
+	OrderID          string               `json:"order_id"`
+	TermMonths       int                  `json:"term_months"`
+	CoverageEnd      time.Time            `json:"coverage_end"`
+	RenewalOf        string               `json:"renewal_of,omitempty"`
+	Decision         string               `json:"decision,omitempty"`
+	TechnicalContact events.Contact       `json:"technical_contact"`
+	Organization     OrgStatus            `json:"organization"`
+	Registry         *domain.Organization `json:"registry,omitempty"`
+	Phone            *domain.PhoneCheck   `json:"phone_check,omitempty"`
+	Validations      []DomainEvidence     `json:"validations"`
+}
+
+// DomainEvidence is one name's validation.
+type DomainEvidence struct {
+	ValidationID uuid.UUID       `json:"validation_id"`
+	Domain       string          `json:"domain"`
+	Method       domain.Method   `json:"method"`
+	Status       string          `json:"status"`
+	ValueSHA256  string          `json:"value_sha256"`
+	ValidatedAt  *time.Time      `json:"validated_at,omitempty"`
+	ReusedFrom   *uuid.UUID      `json:"reused_from,omitempty"`
+	ExpiresAt    time.Time       `json:"expires_at"`
+	LastFailure  *domain.Failure `json:"last_failure,omitempty"`
 }
 
 // Approval is one approved application of the organization.
@@ -126,7 +160,7 @@ func (a *API) list(w http.ResponseWriter, r *http.Request) {
 	}
 	out := make([]Review, 0, len(ds))
 	for _, d := range ds {
-		out = append(out, view(d))
+		out = append(out, view(d, a.Queue.Clock.Now()))
 	}
 	// Lists are wrapped in an object, like every list of the API.
 	httpx.WriteJSON(w, http.StatusOK, map[string]any{"reviews": out})
@@ -182,7 +216,7 @@ func (a *API) writeOne(w http.ResponseWriter, r *http.Request, d app.Dossier, er
 		httpx.WriteError(w, r, a.Log, err)
 		return
 	}
-	httpx.WriteJSON(w, http.StatusOK, view(d))
+	httpx.WriteJSON(w, http.StatusOK, view(d, a.Queue.Clock.Now()))
 }
 
 // reviewID reads {id}; a malformed one names no review.
@@ -194,7 +228,7 @@ func reviewID(r *http.Request) (uuid.UUID, error) {
 	return id, nil
 }
 
-func view(d app.Dossier) Review {
+func view(d app.Dossier, now time.Time) Review {
 	rv := d.Review
 	v := Review{
 		ID: rv.ID, ApplicationID: rv.ApplicationID, Status: rv.Status, CreatedAt: rv.CreatedAt,
@@ -212,6 +246,23 @@ func view(d app.Dossier) Review {
 	}
 	for _, h := range d.PreviousApprovals {
 		v.Evidence.PreviousApprovals = append(v.Evidence.PreviousApprovals, Approval(h))
+	}
+	if a := rv.Application; a != nil && a.Server != nil && d.Server != nil {
+		sv, c := a.Server, d.Server.Check
+		ev := &ServerEvidence{CommonName: sv.CommonName, Domains: sv.Domains, OrderID: sv.OrderID, TermMonths: sv.TermMonths,
+			CoverageEnd: sv.CoverageEnd, RenewalOf: sv.RenewalOf, Decision: sv.Decision, TechnicalContact: sv.TechnicalContact,
+			Organization: OrgStatus{DUNS: c.DUNS, Status: c.OrgStatus, Detail: c.OrgDetail, Mismatches: c.Mismatches,
+				VerifiedAt: c.OrgVerifiedAt, ValidUntil: c.OrgValidUntil, Reused: c.OrgReusedFrom != ""},
+			Registry: c.Registry, Phone: d.Server.Phone, Validations: []DomainEvidence{}}
+		if rv.DecidedAt != nil {
+			now = *rv.DecidedAt
+		}
+		for _, v := range d.Server.Validations {
+			ev.Validations = append(ev.Validations, DomainEvidence{ValidationID: v.ID, Domain: v.Domain, Method: v.Method,
+				Status: v.State(now), ValueSHA256: v.ValueHash, ValidatedAt: v.ValidatedAt, ReusedFrom: v.ReusedFrom,
+				ExpiresAt: v.ExpiresAt, LastFailure: v.LastFailure})
+		}
+		v.Evidence.Server = ev
 	}
 	if p := rv.Payment; p != nil {
 		v.Evidence.Payment = Payment{Paid: true, Method: p.Method, Reference: p.Reference, PaidAt: &p.At}

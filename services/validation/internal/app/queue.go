@@ -20,6 +20,7 @@ import (
 	"github.com/certlife/platform/pkg/bus"
 	"github.com/certlife/platform/pkg/clock"
 	"github.com/certlife/platform/pkg/db"
+	"github.com/certlife/platform/pkg/errs"
 	"github.com/certlife/platform/pkg/events"
 	"github.com/certlife/platform/pkg/timer"
 	"github.com/certlife/platform/services/validation/internal/domain"
@@ -51,6 +52,39 @@ type Queue struct {
 type Dossier struct {
 	Review            domain.Review
 	PreviousApprovals []domain.Approval
+	// Server is a server application's evidence (OP-1): the registry's
+	// record and the organization check, the phone check, and each
+	// name's validation.
+	Server *ServerEvidence
+}
+
+// ServerEvidence is what an operator decides a server application on.
+type ServerEvidence struct {
+	Check       domain.ServerCheck
+	Phone       *domain.PhoneCheck
+	Validations []domain.DomainValidation
+}
+
+// serverEvidence reads a server application's evidence; nil when its
+// checks have not started.
+func serverEvidence(ctx context.Context, q store.Querier, applicationID string) (*ServerEvidence, error) {
+	c, err := store.GetServerCheck(ctx, q, applicationID)
+	if errs.Is(err, errs.KindNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	ev := &ServerEvidence{Check: c}
+	if p, err := store.PhoneCheckOf(ctx, q, applicationID); err == nil {
+		ev.Phone = &p
+	} else if !errs.Is(err, errs.KindNotFound) {
+		return nil, err
+	}
+	if ev.Validations, err = store.ValidationsOf(ctx, q, applicationID); err != nil {
+		return nil, err
+	}
+	return ev, nil
 }
 
 // Consumer is the durable consumer feeding the queue.
@@ -253,6 +287,11 @@ func (q *Queue) dossiers(ctx context.Context, reviews []domain.Review) ([]Dossie
 		d := Dossier{Review: r, PreviousApprovals: []domain.Approval{}}
 		if r.Application != nil {
 			d.PreviousApprovals = r.PreviousApprovals(history[r.Application.Organization.CompanyCode])
+			if r.Application.Server != nil {
+				if d.Server, err = serverEvidence(ctx, q.Pool, r.ApplicationID); err != nil {
+					return nil, err
+				}
+			}
 		}
 		out = append(out, d)
 	}
