@@ -473,6 +473,16 @@ func TestServerIssuanceEndToEnd_SV6_SV7_SV8_SV9_SV10_VA1_VA2_VA3_VA4_VA5_VA6_VA7
 		t.Errorf("TLS handshake with the dev root as the only root: %v", err)
 	}
 
+	// SV-10: the certificate and its chain mailed to the technical contact.
+	testenv.Eventually(t, 45*time.Second, "the certificate mailed to the technical contact", func() bool {
+		for _, m := range w.smtp.To("tech9@example.co.jp") {
+			if strings.Contains(string(m.Raw), "application/pem-certificate-chain") {
+				return true
+			}
+		}
+		return false
+	})
+
 	// The order's steps are all done (SV-12).
 	testenv.Eventually(t, 45*time.Second, "every step of the order done", func() bool {
 		ord := w.order(w.login(email), o.ID)
