@@ -449,12 +449,20 @@ func TestServerIssuanceEndToEnd_SV6_SV7_SV8_SV9_SV10_VA1_VA2_VA3_VA4_VA5_VA6_VA7
 		KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}); err != nil {
 		t.Fatalf("verify against the dev root: %v", err)
 	}
-	// IS-4: before 2027-03-15 the cap is 200 days; the issuer's default
-	// is one day under.
-	if now.Before(time.Date(2027, 3, 15, 0, 0, 0, 0, time.UTC)) {
-		if got := leaf.NotAfter.Sub(leaf.NotBefore) + time.Second; got != 199*24*time.Hour {
-			t.Errorf("validity %s, want 199 days", got)
-		}
+	// IS-4: the cap by issuance date (200 days before 2027-03-15, 100
+	// before 2029-03-15, then 47); the issuer's default is one day under.
+	capDays := 47
+	switch {
+	case leaf.NotBefore.Before(time.Date(2027, 3, 15, 0, 0, 0, 0, time.UTC)):
+		capDays = 200
+	case leaf.NotBefore.Before(time.Date(2029, 3, 15, 0, 0, 0, 0, time.UTC)):
+		capDays = 100
+	}
+	if got := leaf.NotAfter.Sub(leaf.NotBefore) + time.Second; got != time.Duration(capDays-1)*24*time.Hour {
+		t.Errorf("validity %s issued %s, want %d days", got, leaf.NotBefore, capDays-1)
+	}
+	if names := strings.Join(leaf.DNSNames, ","); names != cn+","+other && names != other+","+cn {
+		t.Errorf("SANs %v", leaf.DNSNames)
 	}
 	if len(leaf.ExtKeyUsage) != 1 || leaf.ExtKeyUsage[0] != x509.ExtKeyUsageServerAuth || len(leaf.UnknownExtKeyUsage) != 0 {
 		t.Errorf("EKU %v %v, want serverAuth only", leaf.ExtKeyUsage, leaf.UnknownExtKeyUsage)

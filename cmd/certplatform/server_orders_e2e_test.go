@@ -98,6 +98,17 @@ func TestServerOrderEndToEnd_SV1_SV2_SV3_BI2_BI3_BI4(t *testing.T) {
 	if v := e.invoice(tok, inv2.ID); v.Status != "paid" {
 		t.Errorf("invoice after the transfer: %+v", v)
 	}
+	// One notice per cycle (NO-3: never sent twice), however the clock
+	// moved and the services worked on since.
+	n := 0
+	for _, m := range e.smtp.To(email) {
+		if strings.Contains(mailSubject(m), "renewal notice") {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Errorf("%d renewal notices", n)
+	}
 	// The same statement again applies nothing twice.
 	r = e.ops("POST", "/ops/v1/bank-statements", csv, "Content-Type", "text/csv")
 	if r.Status != 200 || !strings.Contains(string(r.Body), `"outcome":"duplicate"`) {
