@@ -275,6 +275,8 @@ type serverOrder struct {
 	ApplicationID string      `json:"application_id"`
 	RenewalOf     string      `json:"renewal_of"`
 	Decision      string      `json:"decision"`
+	CarryOverDays *int        `json:"carry_over_days"`
+	CoverageEnd   *time.Time  `json:"coverage_end"`
 	Steps         []orderStep `json:"steps"`
 }
 

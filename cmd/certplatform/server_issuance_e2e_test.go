@@ -501,6 +501,18 @@ func TestServerIssuanceEndToEnd_SV6_SV7_SV8_SV9_SV10_VA1_VA2_VA3_VA4_VA5_VA6_VA7
 		}
 		return len(ord.Steps) > 0 && ord.CertificateID == issued.CertificateID
 	})
+	if ord := w.order(w.login(email), o.ID); ord.CoverageEnd == nil || leaf.NotAfter.After(*ord.CoverageEnd) {
+		t.Errorf("the certificate ends %s, after the coverage %v (IS-4)", leaf.NotAfter, ord.CoverageEnd)
+	}
+	testenv.Eventually(t, 45*time.Second, "the application issued", func() bool {
+		r := w.do("GET", "/v1/applications/"+id, nil, "Authorization", "Bearer "+w.login(email))
+		var v struct {
+			Status        string `json:"status"`
+			CertificateID string `json:"certificate_id"`
+		}
+		r.JSON(t, &v)
+		return r.Status == 200 && v.Status == "issued" && v.CertificateID == issued.CertificateID
+	})
 	if raw, _ := json.Marshal(w.order(w.login(email), o.ID)); testing.Verbose() {
 		t.Logf("order: %s", raw)
 	}

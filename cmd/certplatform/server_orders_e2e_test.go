@@ -3,6 +3,7 @@ package main
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/certlife/platform/pkg/app"
 	"github.com/certlife/platform/pkg/events"
@@ -69,8 +70,12 @@ func TestServerOrderEndToEnd_SV1_SV2_SV3_BI2_BI3_BI4(t *testing.T) {
 	if err != nil || prov.Application.Server == nil || prov.Application.Server.OrderID != renewal.ID || prov.Application.Kind != "renewal" {
 		t.Fatalf("ApplicationProvisional %+v %v", prov, err)
 	}
-	if o := e.order(tok, renewal.ID); o.ApplicationID != a.ID || o.Kind != "renewal" {
-		t.Errorf("order after the application: %+v", o)
+	// SV-11: the remaining validity is carried over; the coverage ends
+	// at the previous end + the term.
+	expires := now.AddDate(0, 0, 89).Truncate(time.Second).UTC()
+	if o := e.order(tok, renewal.ID); o.ApplicationID != a.ID || o.Kind != "renewal" || o.CarryOverDays == nil ||
+		*o.CarryOverDays != 88 || o.CoverageEnd == nil || !o.CoverageEnd.Equal(expires.AddDate(0, 12, 0)) {
+		t.Errorf("order after the application: %+v (coverage end %v, want %v)", o, o.CoverageEnd, expires.AddDate(0, 12, 0))
 	}
 
 	// A second order, a new certificate, paid by bank transfer (BI-3).
