@@ -35,12 +35,12 @@ build: $(BIN)/certplatform $(SERVICES:%=$(BIN)/%) $(BIN)/validation-agent $(BIN)
 $(BIN)/certplatform: FORCE
 	go build -o $@ ./cmd/certplatform
 
+$(BIN)/validation-agent: FORCE
+	go build -o $@ ./services/validation/cmd/validation-agent
+
 ## bin/certctl: the ops CLI (or: go install ./cmd/certctl)
 $(BIN)/certctl: FORCE
 	go build -o $@ ./cmd/certctl
-
-$(BIN)/validation-agent: FORCE
-	go build -o $@ ./services/validation/cmd/validation-agent
 
 $(BIN)/%: FORCE
 	go build -o $@ ./services/$*/cmd/$*

@@ -50,6 +50,7 @@ var extraPackages = map[string]map[string]string{
 	},
 	"intake": {
 		"secret": "password and code hashing, codes and tokens: a crypto leaf without I/O",
+		"acme":   "the ACME protocol (RFC 8555, RFC 9773): JWS parsing and verification, EAB, problem types, identifiers, key authorizations, CSR checks, ARI certIDs — a protocol leaf without I/O, served by internal/api and kept by internal/app",
 	},
 	"validation": {
 		"dcv": "the network perspective: DNS lookups through the validating resolver, the HTTP file fetch, CAA tree climbing, and the NATS request/reply of the remote perspectives (validation-agent) — outbound I/O that is neither SQL nor HTTP serving, shared by the service and its agents",

@@ -37,8 +37,8 @@ var opsRouteRoles = []struct {
 	{"GET /ops/v1/applications", opsauth.Reviewer, false},
 	{"GET /ops/v1/applications/{id}", opsauth.Reviewer, false},
 	{"GET /ops/v1/validations", opsauth.Reviewer, false},
-	{"GET /ops/v1/phone-checks", opsauth.Reviewer, true},
-	{"POST /ops/v1/phone-checks/{id}", opsauth.Reviewer, true},
+	{"GET /ops/v1/phone-checks", opsauth.Reviewer, false},
+	{"POST /ops/v1/phone-checks/{id}", opsauth.Reviewer, false},
 
 	// Billing (BI-3, BI-4): coupons, prices, bank statements, invoices,
 	// imported certificates, EAB keys.
@@ -46,11 +46,11 @@ var opsRouteRoles = []struct {
 	{"GET /ops/v1/prices", opsauth.Billing, false},
 	{"PUT /ops/v1/prices", opsauth.Billing, false},
 	{"POST /ops/v1/bank-statements", opsauth.Billing, false},
-	{"POST /ops/v1/certificates/import", opsauth.Billing, true},
+	{"POST /ops/v1/certificates/import", opsauth.Billing, false},
 	{"GET /ops/v1/invoices", opsauth.Billing, false},
 	{"GET /ops/v1/payment-exceptions", opsauth.Billing, false},
 	{"POST /ops/v1/payment-exceptions/{id}/resolution", opsauth.Billing, false},
-	{"POST /ops/v1/acme/eab-keys", opsauth.Billing, true}, // a customer's ACME account key, handed out with the contract
+	{"POST /ops/v1/acme/eab-keys", opsauth.Billing, false}, // a customer's ACME account key, handed out with the contract
 
 	// Admin: the platform's state, certificates and their revocation,
 	// keys, the audit log, failures and their replay.
@@ -72,7 +72,7 @@ var opsRouteRoles = []struct {
 	{"POST /ops/v1/outbox-quarantine/{service}/{id}/replay", opsauth.Admin, false},
 	{"GET /ops/v1/timers/parked", opsauth.Admin, false},
 	{"POST /ops/v1/timers/parked/{service}/{kind}/{key}/retry", opsauth.Admin, false},
-	{"POST /ops/v1/acme/early-renewals", opsauth.Admin, true},
+	{"POST /ops/v1/acme/early-renewals", opsauth.Admin, false},
 }
 
 // anyRole: every valid ops token, whatever its roles.

@@ -69,6 +69,8 @@ type Config struct {
 	// The first also makes the manual flow's CAA accounturi,
 	// acct:<customer id>@<identity>.
 	CAAIdentities []string `env:"CAA_IDENTITIES" envDefault:"certlife.example" envSeparator:","`
+	// ACMEEABRequired: newAccount needs an external account binding (AC-2).
+	ACMEEABRequired bool `env:"ACME_EAB_REQUIRED" envDefault:"true"`
 	// MPICPerspectives and MPICQuorumAllowedFailures are SPEC §7.1's; a
 	// configuration weaker than TLS BR 3.2.2.9 is refused (VA-7).
 	MPICPerspectives          int `env:"MPIC_PERSPECTIVES" envDefault:"5"`
@@ -215,6 +217,7 @@ func (c Config) LogValue() slog.Value {
 		slog.String("session_private_key_file", c.SessionPrivateKeyFile),
 		slog.String("public_url", c.PublicURL),
 		slog.Any("caa_identities", c.CAAIdentities),
+		slog.Bool("acme_eab_required", c.ACMEEABRequired),
 		slog.Int("mpic_perspectives", c.MPICPerspectives),
 		slog.Int("mpic_quorum_allowed_failures", c.MPICQuorumAllowedFailures),
 		slog.String("mpic_agents", c.MPICAgents),

@@ -339,3 +339,24 @@ func jsonBody(t *testing.T, v any) []byte {
 	}
 	return b
 }
+
+// AC-2, AC-4: an ACME order draws on the customer's paid subscription;
+// billing makes no invoice for it (and lists nothing as waiting), while
+// a manual order placed after it is invoiced as usual.
+func TestInvoice_AC4_ACMEOrderIsNotInvoiced(t *testing.T) {
+	p := start(t)
+	mustPrices(t, p, []domain.Price{{Product: "server", TermMonths: 12, Currency: "JPY", Amount: 48000, TaxRate: 10}})
+	customer := "cust-" + uuid.NewString()[:8]
+	acme := order(customer)
+	acme.Source, acme.Kind, acme.Notice, acme.RenewalOf = events.OrderSourceACME, events.OrderKindNew, nil, ""
+	p.Publish(acme, "")
+	manual := order(customer)
+	invoiced(t, p, manual)
+	p.Settle(billingapp.ConsumerOrders, wait)
+	if n := len(eventsOf(p, events.TypeInvoiceIssued, acme.OrderID)); n != 0 {
+		t.Fatalf("an ACME order was invoiced %d times", n)
+	}
+	if n := count(t, p, `SELECT count(*) FROM billing.invoices WHERE order_id = $1`, acme.OrderID); n != 0 {
+		t.Fatalf("an ACME order has %d invoice rows", n)
+	}
+}

@@ -62,9 +62,10 @@ func NewDefinition(o Options) app.Definition {
 }
 
 type service struct {
-	d   *app.Deps
-	uc  *intakeapp.Service
-	api *api.API
+	d    *app.Deps
+	uc   *intakeapp.Service
+	api  *api.API
+	acme *api.ACME
 }
 
 // newService builds intake from its configuration: the notifier's public
@@ -142,7 +143,13 @@ func newService(d *app.Deps, o Options) (app.Service, error) {
 	if err := d.Registry.Register(uc.FunnelCollector()); err != nil {
 		return nil, err
 	}
-	return &service{d: d, uc: uc, api: &api.API{App: uc, Ops: d.Ops, Log: d.Log, Proxies: proxies, Idempotent: d.Idempotent}}, nil
+	acmeUC := &intakeapp.ACME{Pool: d.Pool, Clock: d.Clock, Log: d.Log, EABRequired: c.ACMEEABRequired,
+		SealKey: intakeapp.ACMESealKey(codeKey)}
+	if err := d.Retention.Register(retention.Rule{Table: "acme_nonces", Column: "expires_at", Period: time.Minute}); err != nil {
+		return nil, err
+	}
+	return &service{d: d, uc: uc, api: &api.API{App: uc, Ops: d.Ops, Log: d.Log, Proxies: proxies, Idempotent: d.Idempotent},
+		acme: &api.ACME{App: acmeUC, Ops: d.Ops, Log: d.Log, PublicURL: c.PublicURL}}, nil
 }
 
 // registerRetention bounds what intake writes on a hot path (issue 6
@@ -185,7 +192,10 @@ func loadCodeKey(path string) (domain.CodeKey, error) {
 	return domain.CodeKey(key), nil
 }
 
-func (s *service) Routes(r chi.Router) { s.api.Routes(r) }
+func (s *service) Routes(r chi.Router) {
+	s.api.Routes(r)
+	s.acme.Routes(r) // SPEC §4.10
+}
 
 // Hasher is the bounded argon2id runner (tests hold its slots).
 func (s *service) Hasher() *intakeapp.Hasher { return s.uc.Hasher }
@@ -193,5 +203,8 @@ func (s *service) Hasher() *intakeapp.Hasher { return s.uc.Hasher }
 func (s *service) Start(ctx context.Context) error {
 	s.d.Timers.Handle(intakeapp.TimerCancelWindow, s.uc.CloseWindow)
 	s.d.Timers.Handle(intakeapp.TimerAutoReapply, s.uc.AutoReapply)
-	return s.d.Bus.Start(ctx, bus.Consumer{Name: "intake-applications", Handlers: s.uc.Handlers()})
+	if err := s.d.Bus.Start(ctx, bus.Consumer{Name: "intake-applications", Handlers: s.uc.Handlers()}); err != nil {
+		return err
+	}
+	return s.d.Bus.Start(ctx, bus.Consumer{Name: intakeapp.ConsumerACME, Handlers: s.acme.App.Handlers()})
 }

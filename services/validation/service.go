@@ -43,6 +43,7 @@ type Service struct {
 	validations *api.Validations
 	flow        *validationapp.Server
 	server      *api.Server
+	acme        *validationapp.ACME
 }
 
 // New builds the service. A multi-perspective configuration weaker than
@@ -109,6 +110,7 @@ func New(d *app.Deps) (app.Service, error) {
 		d: d, queue: q, dcv: v, orgs: orgs, api: &api.API{Queue: q, Log: d.Log},
 		validations: &api.Validations{DCV: v, Orgs: orgs, Log: d.Log}, flow: flow,
 		server: &api.Server{Flow: flow, DCV: v, Sessions: sessions, Clock: d.Clock, Log: d.Log},
+		acme:   &validationapp.ACME{DCV: v, Clock: d.Clock, Log: d.Log},
 	}, nil
 }
 
@@ -133,5 +135,8 @@ func (s *Service) Start(ctx context.Context) error {
 	if err := s.d.Bus.Start(ctx, s.queue.Consumer()); err != nil {
 		return err
 	}
-	return s.d.Bus.Start(ctx, s.flow.Consumer())
+	if err := s.d.Bus.Start(ctx, s.flow.Consumer()); err != nil {
+		return err
+	}
+	return s.d.Bus.Start(ctx, s.acme.Consumer()) // ACME challenges and orders (§4.10)
 }

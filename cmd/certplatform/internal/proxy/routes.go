@@ -42,6 +42,9 @@ var Routes = []Route{
 	{"/ops/v1/maintenance-windows/*", "intake"},
 	{"/ops/v1/applications", "intake"},
 	{"/ops/v1/applications/*", "intake"},
+	// intake: the ACME server (SPEC §4.10) and its ops routes.
+	{"/acme/*", "intake"},
+	{"/ops/v1/acme/*", "intake"},
 	// intake: server customers and orders (SV-1, SV-2, SV-12).
 	{"/v1/orders", "intake"},
 	{"/v1/orders/*", "intake"},

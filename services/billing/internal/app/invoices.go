@@ -47,6 +47,11 @@ func (a *App) OrderPlaced(ctx context.Context, tx pgx.Tx, env events.Envelope) e
 	if err != nil {
 		return err
 	}
+	if o.Source == events.OrderSourceACME {
+		// An ACME order draws on the customer's paid subscription (AC-2,
+		// AC-4): intake marks it paid; there is nothing to invoice.
+		return nil
+	}
 	id, err := uuid.NewV7()
 	if err != nil {
 		return err

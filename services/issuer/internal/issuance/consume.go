@@ -25,8 +25,9 @@ const ReissueKeyCompromise = "key_compromise"
 // Handlers are the event handlers of ConsumerName.
 func (s *Service) Handlers() map[string]bus.Handler {
 	return map[string]bus.Handler{
-		events.TypeReviewApproved:         s.OnReviewApproved,
-		events.TypeApplicationProvisional: s.OnApplicationProvisional,
+		events.TypeReviewApproved:          s.OnReviewApproved,
+		events.TypeApplicationProvisional:  s.OnApplicationProvisional,
+		events.TypeACMERevocationRequested: s.OnACMERevocationRequested, // §4.10
 	}
 }
 
