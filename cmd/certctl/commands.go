@@ -95,7 +95,7 @@ func dispatch(e *env, cmd string, args []string) error {
 		if s, rest := sub(); s == "create" {
 			return e.eabCreate(rest)
 		}
-		return usageErr("eab-keys: create --customer ID")
+		return usageErr("eab-keys: create --customer ID [--profile FILE]")
 	case "prices":
 		s, rest := sub()
 		switch s {
@@ -444,13 +444,25 @@ func (e *env) auditVerify(args []string) error {
 func (e *env) eabCreate(args []string) error {
 	fs := flag.NewFlagSet("eab-keys create", flag.ContinueOnError)
 	customer := fs.String("customer", "", "the customer the key is for; required")
+	profile := fs.String("profile", "", "JSON file (or - for stdin) with the customer's verified organization {duns, name_en, address}, contact {name, email}, term_months, coverage_end (AC-2)")
 	if _, err := e.parse(fs, args); err != nil {
 		return err
 	}
 	if *customer == "" {
 		return usageErr("eab-keys create needs --customer")
 	}
-	return e.call(request{method: http.MethodPost, path: "/ops/v1/acme/eab-keys", body: map[string]string{"customer": *customer},
+	body := map[string]any{}
+	if *profile != "" {
+		raw, err := e.readInput(*profile)
+		if err != nil {
+			return err
+		}
+		if err := json.Unmarshal(raw, &body); err != nil {
+			return usageErr("eab-keys create: %s is not a JSON object", *profile)
+		}
+	}
+	body["customer"] = *customer
+	return e.call(request{method: http.MethodPost, path: "/ops/v1/acme/eab-keys", body: body,
 		notFound: "this server has no ACME external account binding keys yet (404 for POST /ops/v1/acme/eab-keys)"}, view{})
 }
 

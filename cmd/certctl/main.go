@@ -46,7 +46,7 @@ Commands:
   dead-letters replay ID
   audit query [--service S] [--action A] [--actor A] [--subject S] [--since T] [--until T] [--after N] [--limit N]
   audit verify [--service S]
-  eab-keys create --customer ID
+  eab-keys create --customer ID [--profile FILE]
   prices get
   prices put FILE                          JSON price list ("-" = stdin)
 

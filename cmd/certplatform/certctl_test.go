@@ -116,9 +116,13 @@ func TestCertctlAgainstAllInOne_OP2_OP5_SE5(t *testing.T) {
 	ctl.exits(3, "403", reviewer, "revoke", "0abc", "--reason", "superseded")
 	ctl.exits(4, "no certificate has this serial", opsToken, "revoke", "0abc", "--reason", "superseded")
 	ctl.exits(4, "404", opsToken, "mass-revoke", "status", "00000000-0000-0000-0000-000000000000")
-	// The ACME server is served now: an unknown customer is intake's 422.
-	ctl.exits(1, "customer: must be a customer ID", opsToken, "eab-keys", "create", "--customer", "c-1")
-	r := ctl.exits(1, "422", opsToken, "revoke", "0abc", "--reason", "unspecified")
+	// AC-2: a key is only for a known customer with its verified
+	// organization; the problem's field errors reach the operator.
+	r := ctl.exits(1, "422", opsToken, "eab-keys", "create", "--customer", "c-1")
+	if !strings.Contains(r.stderr, "customer: must be a customer ID") || !strings.Contains(r.stderr, "organization:") {
+		t.Fatalf("EAB problem detail not printed: %s", r.stderr)
+	}
+	r = ctl.exits(1, "422", opsToken, "revoke", "0abc", "--reason", "unspecified")
 	if !strings.Contains(r.stderr, "reason: must be one of") {
 		t.Fatalf("problem detail not printed: %s", r.stderr)
 	}

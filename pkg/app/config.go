@@ -46,6 +46,10 @@ type Config struct {
 	// CTSubmitTimeout bounds one log's submission, its own retries
 	// included; a log that has not answered by then is replaced.
 	CTSubmitTimeout time.Duration `env:"CT_SUBMIT_TIMEOUT" envDefault:"10s"`
+	// CoverageReissueLead: a server certificate whose coverage goes on
+	// after it is reissued from this long before its notAfter (IS-4: before
+	// its last 30 days).
+	CoverageReissueLead time.Duration `env:"COVERAGE_REISSUE_LEAD" envDefault:"720h"`
 
 	// Platform-specific settings beyond SPEC §7.1.
 
@@ -207,6 +211,7 @@ func (c Config) LogValue() slog.Value {
 		slog.String("ct_logs", c.CTLogs),
 		slog.Int("ct_min_scts", c.CTMinSCTs),
 		slog.Duration("ct_submit_timeout", c.CTSubmitTimeout),
+		slog.Duration("coverage_reissue_lead", c.CoverageReissueLead),
 		slog.Bool("dev_mode", c.DevMode),
 		slog.String("invoice_registration_number", c.InvoiceRegistrationNumber),
 		slog.Duration("product_term_client", c.TermClient),

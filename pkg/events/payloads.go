@@ -419,6 +419,9 @@ type CertificateIssued struct {
 	TechnicalContact *Contact `json:"technical_contact,omitempty"`
 	// PEMChain is the certificate followed by its issuing CA, PEM.
 	PEMChain string `json:"pem_chain,omitempty"`
+	// CoverageEnd is the end of the server subscription the certificate
+	// serves (IS-4); after NotAfter when a reissue inside it follows.
+	CoverageEnd time.Time `json:"coverage_end,omitzero"`
 }
 
 // Windows are the renewal and reissue windows of an issued certificate.

@@ -136,6 +136,15 @@ type orderView struct {
 	Decision      string    `json:"decision"`
 	CoverageEnd   time.Time `json:"coverage_end"`
 	Steps         []step    `json:"steps"`
+	// IS-4 (coverage_test.go).
+	CoverageReissue *struct {
+		CertificateID string     `json:"certificate_id"`
+		ApplicationID string     `json:"application_id"`
+		ReuseKey      bool       `json:"reuse_key"`
+		Status        string     `json:"status"`
+		CSRDue        time.Time  `json:"csr_due"`
+		CSRReceivedAt *time.Time `json:"csr_received_at"`
+	} `json:"coverage_reissue"`
 }
 
 type step struct {
@@ -811,7 +820,7 @@ func (r *rig) issue(t testing.TB, app events.Application, notAfter time.Time) st
 	certID := uuid.NewString()
 	r.Publish(events.CertificateIssued{CertificateID: certID, ApplicationID: app.ID, ApplicantID: app.ApplicantID,
 		Product: "server", Kind: app.Kind, Recipient: events.Recipient{Email: app.Server.TechnicalContact.Email},
-		Serial: "0a0b0c", Issuer: "CN=Certlife TLS CA", NotBefore: r.Clock.Now(), NotAfter: notAfter,
+		Serial: strings.ReplaceAll(certID, "-", ""), Issuer: "CN=Certlife TLS CA", NotBefore: r.Clock.Now(), NotAfter: notAfter,
 		CustomerID: app.Server.CustomerID, OrderID: app.Server.OrderID, DNSNames: app.Server.Names()}, app.ID)
 	return certID
 }

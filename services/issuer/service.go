@@ -25,6 +25,7 @@ import (
 	"github.com/certlife/platform/services/issuer/internal/api"
 	"github.com/certlife/platform/services/issuer/internal/ca"
 	"github.com/certlife/platform/services/issuer/internal/ct"
+	"github.com/certlife/platform/services/issuer/internal/domain"
 	"github.com/certlife/platform/services/issuer/internal/issuance"
 )
 
@@ -127,7 +128,7 @@ func New(d *app.Deps) (app.Service, error) {
 	metrics := issuance.NewMetrics(d.Registry)
 	svc := &issuance.Service{
 		Pool: d.Pool, Clock: d.Clock, CA: h, Log: d.Log, Term: d.Config.TermClient,
-		Metrics: metrics, MinSCTs: d.Config.CTMinSCTs,
+		Metrics: metrics, MinSCTs: d.Config.CTMinSCTs, CoverageLead: d.Config.CoverageReissueLead,
 		CT: &ct.Submitter{Logs: logs, Timeout: d.Config.CTSubmitTimeout, Log: d.Log, Observe: func(log string, ok bool) {
 			result := "sct"
 			if !ok {
@@ -157,6 +158,12 @@ func ctLogs(cfg app.Config, log *slog.Logger) ([]*ct.Log, error) {
 	if cfg.CTSubmitTimeout <= 0 {
 		return nil, errors.New("CT_SUBMIT_TIMEOUT must be a positive duration")
 	}
+	// IS-4: a lead as long as a certificate would reissue it at once, and
+	// its replacement too, until the coverage ends.
+	if cfg.CoverageReissueLead <= 0 || cfg.CoverageReissueLead > domain.MaxCoverageReissueLead {
+		return nil, fmt.Errorf("COVERAGE_REISSUE_LEAD must be positive and at most %s (under the shortest certificate's validity)",
+			domain.MaxCoverageReissueLead)
+	}
 	logs, err := ct.ParseLogs(cfg.CTLogs)
 	if err != nil {
 		return nil, err
@@ -184,6 +191,7 @@ func (s *Service) Start(ctx context.Context) error {
 	s.d.Timers.Handle(issuance.TimerMassRevocation, s.svc.OnMassRevocationTimer)
 	s.d.Timers.Handle(issuance.TimerPKCS12Purge, s.svc.OnPKCS12Purge)
 	s.d.Timers.Handle(issuance.TimerTLSIssue, s.svc.OnTLSIssue)
+	s.d.Timers.Handle(issuance.TimerCoverageReissue, s.svc.OnCoverageReissue)
 	if err := s.svc.BackfillSPKI(ctx); err != nil {
 		return err
 	}

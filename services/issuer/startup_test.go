@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -101,6 +102,14 @@ func TestStartRefusalsOutsideDevMode_SE10_IS1(t *testing.T) {
 	if _, err := build(func(c *app.Config) { c.DevMode, c.CAKeyAlgorithm = true, "ed25519" }); err == nil ||
 		!strings.Contains(err.Error(), "CA_KEY_ALGORITHM") {
 		t.Fatalf("CA_KEY_ALGORITHM=ed25519: %v", err)
+	}
+	// IS-4: a coverage reissue lead that would reissue certificates as
+	// soon as they are issued.
+	for _, lead := range []time.Duration{0, -time.Hour, 46 * 24 * time.Hour} {
+		if _, err := build(func(c *app.Config) { c.DevMode, c.CoverageReissueLead = true, lead }); err == nil ||
+			!strings.Contains(err.Error(), "COVERAGE_REISSUE_LEAD") {
+			t.Fatalf("COVERAGE_REISSUE_LEAD=%s: %v", lead, err)
+		}
 	}
 	var dir string
 	if _, err := build(func(c *app.Config) { c.DevMode, c.HTTPAddr = true, "127.0.0.1:18080"; dir = c.DataDir }); err != nil {

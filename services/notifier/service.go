@@ -93,6 +93,7 @@ func New(d *app.Deps) (app.Service, error) {
 	// timer due at start (after a downtime) finds its handler.
 	d.Timers.Handle(notifierapp.TimerSend, a.SendDue)
 	d.Timers.Handle(notifierapp.TimerReminder, a.ReminderDue)
+	d.Timers.Handle(notifierapp.TimerCoverageCSRReminder, a.CoverageCSRReminderDue)
 	// The delivery log is bounded (NO-4 keeps it for operators): messages
 	// sent or given up are pruned after DELIVERY_RETENTION; pending ones stay.
 	if err := d.Retention.Register(retention.Rule{Table: "deliveries", Period: d.Config.DeliveryRetention,

@@ -310,7 +310,31 @@ func (a *API) prefill(w http.ResponseWriter, r *http.Request) {
 
 func (a *API) renew(w http.ResponseWriter, r *http.Request) { followUp(a, w, r, a.App.Renew) }
 
-func (a *API) reissue(w http.ResponseWriter, r *http.Request) { followUp(a, w, r, a.App.Reissue) }
+// reissue serves a client reissue (a session opened with the code), or,
+// with a customer session, the new CSR of a server certificate's reissue
+// inside its coverage (IS-4): body {"csr": PEM}.
+func (a *API) reissue(w http.ResponseWriter, r *http.Request) {
+	if tok, ok := bearer(r); ok {
+		if who, err := a.App.SessionPrincipal(r.Context(), tok); err == nil && who.Customer {
+			id, err := pathID(r)
+			if err != nil {
+				a.fail(w, r, err)
+				return
+			}
+			var body struct {
+				CSR string `json:"csr"`
+			}
+			if p := httpx.DecodeJSON(w, r, &body, httpx.MaxBody); p != nil {
+				httpx.WriteProblem(w, r, p)
+				return
+			}
+			acc, err := a.App.SubmitCoverageCSR(r.Context(), id, who, body.CSR)
+			a.accepted(w, r, acc, err)
+			return
+		}
+	}
+	followUp(a, w, r, a.App.Reissue)
+}
 
 // followUp serves a renewal or reissue: session first, then the body of
 // type B, then the use case.

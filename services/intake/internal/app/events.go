@@ -38,6 +38,8 @@ func (s *Service) Handlers() map[string]bus.Handler {
 		events.TypeOrganizationVerified:      s.onOrganizationVerified,
 		events.TypePhoneVerified:             s.onPhoneVerified,
 		events.TypeCertificateIssuanceFailed: s.onIssuanceFailed,
+		// Coverage longer than a certificate (IS-4).
+		events.TypeCoverageReissueDue: s.onCoverageReissueDue,
 	}
 }
 

@@ -254,7 +254,7 @@ func (s *Service) AutoReapply(ctx context.Context, tx pgx.Tx, t timer.Timer) err
 	p := prevApp.Server
 	v := domain.ServerValidated{Language: prevApp.Language, TermMonths: o.TermMonths, CSR: p.CSR,
 		Subject: domain.DN{CommonName: p.CommonName}, Domains: p.Domains, DCV: p.DCV, Contact: p.TechnicalContact,
-		Organization: p.Organization, Customer: cust}
+		Organization: p.Organization, Customer: cust, ReuseKey: p.ReuseKey}
 	_, err = s.applyServer(ctx, tx, cust, v, &o.ID, true)
 	return err
 }

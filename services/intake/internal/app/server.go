@@ -154,7 +154,7 @@ func (s *Service) applyServer(ctx context.Context, tx pgx.Tx, cust domain.Custom
 		CustomerID: cust.ID.String(), OrderID: order.ID.String(), TermMonths: v.TermMonths, CSR: v.CSR,
 		CommonName: v.Subject.CommonName, Domains: v.Domains, DCV: v.DCV, TechnicalContact: v.Contact,
 		Organization: v.Organization, Decision: d.Reason, CarryOverDays: d.CarryOverDays, CoverageEnd: d.CoverageEnd,
-		AutoReapplied: auto,
+		AutoReapplied: auto, ReuseKey: v.ReuseKey,
 	}
 	app := domain.Application{
 		ID: appID, ApplicantID: cust.ID, Product: events.ProductServer, Kind: d.Kind, Status: domain.StatusProvisional,
@@ -275,6 +275,8 @@ type OrderView struct {
 	CoverageEnd   *time.Time    `json:"coverage_end,omitempty"`
 	CreatedAt     time.Time     `json:"created_at"`
 	Steps         []domain.Step `json:"steps"`
+	// CoverageReissue: the latest reissue inside the coverage (IS-4).
+	CoverageReissue *CoverageReissueView `json:"coverage_reissue,omitempty"`
 }
 
 func (s *Service) orderView(ctx context.Context, q store.Q, o domain.Order) (OrderView, error) {
@@ -301,6 +303,9 @@ func (s *Service) orderView(ctx context.Context, q store.Q, o domain.Order) (Ord
 		return v, err
 	}
 	v.Steps = domain.Steps(names, rows)
+	if v.CoverageReissue, err = s.coverageReissueView(ctx, q, o.ID); err != nil {
+		return v, err
+	}
 	return v, nil
 }
 

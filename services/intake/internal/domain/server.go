@@ -60,6 +60,9 @@ type ServerFields struct {
 	TechnicalContact *ContactInput  `json:"technical_contact"`
 	Customer         *CustomerInput `json:"customer"`
 	Order            *string        `json:"order"`
+	// ReuseKey: reissues inside a coverage longer than a certificate use
+	// this CSR's key again, without asking for a new CSR (IS-4).
+	ReuseKey *bool `json:"reuse_key"`
 }
 
 // refuse adds an error for every server field present in a body that is
@@ -70,7 +73,7 @@ func (f ServerFields) refuse(e *Errors, what string) {
 		present bool
 	}{{"term_months", f.TermMonths != nil}, {"csr", f.CSR != nil}, {"domains", f.Domains != nil},
 		{"dcv", f.DCV != nil}, {"technical_contact", f.TechnicalContact != nil}, {"customer", f.Customer != nil},
-		{"order", f.Order != nil}} {
+		{"order", f.Order != nil}, {"reuse_key", f.ReuseKey != nil}} {
 		if x.present {
 			e.add(x.name, "is not a field of "+what)
 		}
@@ -105,6 +108,7 @@ type ServerValidated struct {
 	DCV          events.DCVChoice
 	Contact      events.Contact
 	Organization events.ServerOrganization
+	ReuseKey     bool
 }
 
 // ValidateServer checks every field of a new server application (SPEC §5,
@@ -166,6 +170,7 @@ func (a NewApplication) ValidateServer(withSession bool) (ServerValidated, Error
 		v.Customer.Email, v.Customer.Name = v.Contact.Email, v.Contact.Name
 	}
 	v.Customer.Language = v.Language
+	v.ReuseKey = a.ReuseKey != nil && *a.ReuseKey
 	if a.Order != nil {
 		id, err := uuid.Parse(strings.TrimSpace(*a.Order))
 		if err != nil {

@@ -178,3 +178,32 @@ func ServerNames(commonName string, domains []string) ([]string, error) {
 	}
 	return out, nil
 }
+
+// CoverageReissueLead is how long before a server certificate's notAfter
+// its reissue inside the coverage begins by default (IS-4: before the
+// current certificate's last 30 days; COVERAGE_REISSUE_LEAD).
+const CoverageReissueLead = 30 * Day
+
+// MaxCoverageReissueLead bounds COVERAGE_REISSUE_LEAD under the shortest
+// certificate (46 days from 2029-03-15), so that no certificate is
+// reissued as soon as it is issued.
+const MaxCoverageReissueLead = 45 * Day
+
+// CoverageReissueAt is when the reissue of a server certificate valid
+// from notBefore to notAfter, whose coverage ends at coverageEnd, is due
+// (IS-4): lead before notAfter, never before notBefore. There is none
+// (false) when the coverage ends with the certificate, or so soon after
+// it that no certificate could fill the rest (MinServerValidity).
+func CoverageReissueAt(notBefore, notAfter, coverageEnd time.Time, lead time.Duration) (time.Time, bool) {
+	if coverageEnd.IsZero() || coverageEnd.Sub(notAfter) <= MinServerValidity {
+		return time.Time{}, false
+	}
+	if lead <= 0 {
+		lead = CoverageReissueLead
+	}
+	at := notAfter.Add(-lead)
+	if at.Before(notBefore) {
+		at = notBefore
+	}
+	return at, true
+}

@@ -152,3 +152,24 @@ func TestServerNames_SV8(t *testing.T) {
 		}
 	}
 }
+
+// IS-4: the reissue inside a longer coverage is due the lead before
+// notAfter, never before notBefore; none when the coverage ends with
+// the certificate (or within a day of it).
+func TestCoverageReissueAt_IS4(t *testing.T) {
+	nb, na := at("2027-04-01T00:00:00Z"), at("2027-07-08T23:59:59Z")
+	if got, ok := domain.CoverageReissueAt(nb, na, at("2028-04-01T00:00:00Z"), 0); !ok || !got.Equal(na.Add(-30*domain.Day)) {
+		t.Fatalf("default lead: %s %v", got, ok)
+	}
+	if got, ok := domain.CoverageReissueAt(nb, na, at("2028-04-01T00:00:00Z"), 200*domain.Day); !ok || !got.Equal(nb) {
+		t.Fatalf("lead longer than the certificate: %s %v", got, ok)
+	}
+	for _, end := range []string{"2027-07-09T00:00:00Z", "2027-07-09T23:59:59Z", "0001-01-01T00:00:00Z"} {
+		if _, ok := domain.CoverageReissueAt(nb, na, at(end), 0); ok {
+			t.Fatalf("coverage ending %s: a reissue", end)
+		}
+	}
+	if _, ok := domain.CoverageReissueAt(nb, na, at("2027-07-10T00:00:00Z"), 0); !ok {
+		t.Fatal("coverage a day and a second longer: no reissue")
+	}
+}

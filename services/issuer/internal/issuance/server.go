@@ -411,7 +411,7 @@ func (s *Service) recordServerIssued(ctx context.Context, tx pgx.Tx, c *store.Ce
 		Recipient: events.Recipient{Email: contact.Email, Language: c.Language, Name: contact.Name}, Serial: serialHex, Issuer: iss.Slug,
 		NotBefore: cert.NotBefore, NotAfter: cert.NotAfter,
 		CustomerID: req.CustomerID, OrderID: req.OrderID, DNSNames: got.names, TechnicalContact: &contact,
-		PEMChain: pemChain,
+		PEMChain: pemChain, CoverageEnd: req.CoverageEnd,
 	}, c.CorrelationID); err != nil {
 		return err
 	}
@@ -420,6 +420,16 @@ func (s *Service) recordServerIssued(ctx context.Context, tx pgx.Tx, c *store.Ce
 		"not_before": cert.NotBefore, "not_after": cert.NotAfter, "dns_names": got.names, "scts": got.scts,
 	}); err != nil {
 		return err
+	}
+	// IS-4: a coverage longer than this certificate is served by a
+	// reissue, announced before its last days. The certificate it
+	// replaces, if any, is left to expire (not revoked): it is the one
+	// the customer's servers are using until they install this one. An
+	// ACME client orders its own next certificate.
+	if req.ACMEAccountURI == "" {
+		if err := s.scheduleCoverageReissue(ctx, tx, c.ID, cert.NotBefore, cert.NotAfter, req.CoverageEnd); err != nil {
+			return err
+		}
 	}
 	s.Metrics.Issued.WithLabelValues(events.ProductServer).Inc()
 	s.Log.Info("server certificate issued", "certificate_id", c.ID, "serial", serialHex, "names", got.names,

@@ -59,6 +59,10 @@ type Service struct {
 	// MassBatch is how many certificates one transaction of a mass
 	// revocation revokes (0 = DefaultMassBatch).
 	MassBatch int
+	// CoverageLead: how long before a server certificate's notAfter the
+	// reissue inside a longer coverage is announced (IS-4,
+	// COVERAGE_REISSUE_LEAD; 0 = domain.CoverageReissueLead).
+	CoverageLead time.Duration
 
 	slotsOnce sync.Once
 	slots     chan struct{}

@@ -174,3 +174,12 @@ func Reopen(ctx context.Context, q Q, id uuid.UUID) (bool, error) {
 	}
 	return tag.RowsAffected() == 1, nil
 }
+
+// HasSuccessor reports whether a renewal or reissue of the certificate is
+// recorded and not failed (IS-4: a coverage reissue is announced once).
+func HasSuccessor(ctx context.Context, q Q, id uuid.UUID) (bool, error) {
+	var ok bool
+	err := q.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM certificates WHERE previous_certificate_id = $1
+		AND status <> 'failed')`, id).Scan(&ok)
+	return ok, err
+}

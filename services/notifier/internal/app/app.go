@@ -71,6 +71,7 @@ func (a *App) Consumers() []bus.Consumer {
 			events.TypePaymentConfirmed:       a.onPaymentConfirmed,
 			events.TypePaymentFailed:          a.onPaymentFailed,
 			events.TypeRenewalDeclined:        a.onRenewalDeclinedMail,
+			events.TypeCoverageCSRRequested:   a.onCoverageCSRRequested,
 		},
 	}, {
 		Name: ConsumerReminders,

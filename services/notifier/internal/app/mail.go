@@ -47,6 +47,13 @@ func (a *App) onApplicationProvisional(ctx context.Context, tx pgx.Tx, env event
 	if ap.Server != nil && ap.Server.AutoReapplied {
 		return a.autoReapplied(ctx, tx, env, p, name, org)
 	}
+	if ap.Server != nil && ap.Kind == events.KindReissue {
+		// A reissue inside the coverage (IS-4): the CSR is there, so no
+		// reminder; the acceptance mail of a client reissue (code,
+		// revocation) does not apply — the customer hears of it when the
+		// certificate is issued.
+		return a.coverageCSRReceived(ctx, tx, ap.ID)
+	}
 	return a.enqueue(ctx, tx, env, domain.Request{
 		Reason: domain.ReasonApplicationProvisional, Recipient: ap.Applicant.Email, Language: ap.Language,
 		Key: ap.ID, SubjectID: ap.ID,

@@ -58,6 +58,14 @@ func (a *App) onCertificateIssued(ctx context.Context, tx pgx.Tx, env events.Env
 		a.Log.Warn("certificate without not_after: no reminders", "certificate", p.CertificateID, "event", env.ID)
 		return nil
 	}
+	if domain.CoverageGoesOn(p.Product, p.NotAfter, p.CoverageEnd) {
+		// IS-4: the subscription outlasts this certificate, which the
+		// issuer has reissued before it ends; the last certificate of the
+		// coverage carries the renewal notices.
+		a.Log.Info("server certificate inside a longer coverage: no renewal notices", "certificate", p.CertificateID,
+			"not_after", p.NotAfter, "coverage_end", p.CoverageEnd)
+		return nil
+	}
 	return a.scheduleReminders(ctx, tx, c)
 }
 

@@ -65,7 +65,19 @@ var Reasons = []string{
 	ReasonServerCertificateIssued,
 	ReasonServerRenewalNotice, ReasonInvoiceIssued, ReasonCertificateImported, ReasonApplicationGuidance,
 	ReasonPaymentFailed, ReasonRenewalDeclined, ReasonAutoReapplied,
+	ReasonCoverageCSRRequest, ReasonCoverageCSRReminder,
 }
+
+// Coverage longer than a certificate (IS-4): the reissue inside the
+// coverage waits for the customer's new CSR (CoverageCSRRequested); a
+// reminder follows 7 days before the certificate expires while it is
+// still missing, once.
+const (
+	ReasonCoverageCSRRequest  = "coverage_csr_request"
+	ReasonCoverageCSRReminder = "coverage_csr_reminder"
+	// CoverageCSRReminderBefore: the reminder's offset before the deadline.
+	CoverageCSRReminderBefore = 7 * 24 * time.Hour
+)
 
 // KnownReason reports whether r is one of Reasons.
 func KnownReason(r string) bool {
@@ -186,6 +198,8 @@ type Data struct {
 	NoticeAt time.Time `json:"notice_at,omitzero"`
 	// PreviousCertificateID is the certificate an automatic renewal renews.
 	PreviousCertificateID string `json:"previous_certificate_id,omitempty"`
+	// CoverageEnd is the end of a server subscription (IS-4).
+	CoverageEnd time.Time `json:"coverage_end,omitzero"`
 }
 
 // InvoicePDFName is the file name of an invoice's PDF attachment.

@@ -7,6 +7,8 @@ package domain
 import (
 	"fmt"
 	"time"
+
+	"github.com/certlife/platform/pkg/events"
 )
 
 const day = 24 * time.Hour
@@ -133,4 +135,11 @@ func NoticeSoon(notAfter, at time.Time, offsets []int) bool {
 		first = max(first, d)
 	}
 	return !ReminderDue(notAfter, first).After(at.Add(NoticeSoonWithin))
+}
+
+// CoverageGoesOn reports whether a server certificate's subscription ends
+// more than a day after the certificate (IS-4): a reissue inside the
+// coverage replaces it, and its renewal notices would be early.
+func CoverageGoesOn(product string, notAfter, coverageEnd time.Time) bool {
+	return product == events.ProductServer && !coverageEnd.IsZero() && coverageEnd.Sub(notAfter) > 24*time.Hour
 }

@@ -142,10 +142,14 @@ func (q *Queue) advance(ctx context.Context, tx pgx.Tx, r *domain.Review, now ti
 	// A reissue replaces a certificate the CA already vetted, with the
 	// organization and names unchanged (PC-9), and its code is due within
 	// about an hour (PC-11): it needs no operator.
-	if q.AutoApprove && r.Application.Server != nil && q.deferServerApproval {
+	// A server application approved without an operator — by
+	// configuration, or a reissue inside its coverage (IS-4) — waits for
+	// the server flow's timer, which checks CAA again first (VA-4).
+	autoApprove := q.AutoApprove || r.Application.Kind == events.KindReissue
+	if autoApprove && r.Application.Server != nil && q.deferServerApproval {
 		return timer.Schedule(ctx, tx, TimerAutoApprove, r.ApplicationID, now, nil)
 	}
-	if q.AutoApprove || r.Application.Kind == events.KindReissue {
+	if autoApprove {
 		return q.decide(ctx, tx, r, true, domain.ReviewerAuto, "", now)
 	}
 	return nil
