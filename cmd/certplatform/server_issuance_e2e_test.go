@@ -315,7 +315,28 @@ func tlsHandshake(t *testing.T, root *x509.Certificate, chain []*x509.Certificat
 // logs' keys, zlint clean, a crypto/tls handshake with the dev root as
 // the only root; the order shows every step done.
 func TestServerIssuanceEndToEnd_SV6_SV7_SV8_SV9_SV10_VA1_VA2_VA3_VA4_VA5_VA6_VA7_VA8_VA9_IS4_IS9(t *testing.T) {
+	serverIssuanceFlow(t, "")
+}
+
+// IS-4 by the injected date: the same flow with the platform's clock
+// moved past 2027-03-15, where the cap is 100 days (99 issued).
+func TestServerIssuanceAfter20270315_IS4(t *testing.T) {
+	serverIssuanceFlow(t, "2027-03-16T00:00:00Z")
+}
+
+// serverIssuanceFlow runs issue 9's flow, on the injected clock moved to
+// at (RFC 3339) first when given.
+func serverIssuanceFlow(t *testing.T, at string) {
 	w := startServerWorld(t, func(c *app.Config) { c.ReviewAutoApprove = false })
+	if at != "" {
+		target, err := time.Parse(time.RFC3339, at)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d := target.Sub(w.p.Clock.Now()); d > 0 {
+			w.advance(d.Round(time.Second).String())
+		}
+	}
 	w.setPrices()
 	if r := w.ops("POST", "/ops/v1/registry", serverRegistry, "Content-Type", "text/csv"); r.Status != 200 {
 		t.Fatalf("registry: %d %s", r.Status, r.Body)
