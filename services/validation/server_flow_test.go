@@ -27,7 +27,9 @@ import (
 // confirmed → PhoneVerified. The payment arrives last; the review enters
 // the queue with its evidence and an operator's approval emits
 // ReviewApproved carrying the server part as given.
-func TestServerApplicationEndToEnd_SV7_SV8_SV9_VA2_VA7_VA9(t *testing.T) {
+// VA-3: the resolver (DCV_DNS_SERVER, Unbound on loopback) and the HTTP
+// port (DCV_HTTP_PORT, a loopback server) are configuration.
+func TestServerApplicationEndToEnd_SV7_SV8_SV9_VA2_VA3_VA7_VA9(t *testing.T) {
 	f := startFlow(t, flowOptions{})
 	a := serverApplication(t, "cust-e2e", registrySubject, "dns", "www.e2e.signed.test", "api.e2e.plain.test")
 	f.accept(a)

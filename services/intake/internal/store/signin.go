@@ -17,10 +17,11 @@ import (
 // since `since`.
 func LockEmail(ctx context.Context, q Q, email string, since time.Time) (domain.EmailState, error) {
 	var s domain.EmailState
-	if _, err := q.Exec(ctx, `INSERT INTO login_emails (email) VALUES ($1) ON CONFLICT (email) DO NOTHING`, email); err != nil {
-		return s, err
-	}
-	if err := q.QueryRow(ctx, `SELECT locked_until FROM login_emails WHERE email = $1 FOR UPDATE`, email).Scan(&s.LockedUntil); err != nil {
+	// One statement that always returns the row, locked: an insert that
+	// found the row, then a SELECT … FOR UPDATE, lost it when retention
+	// deleted it in between (no rows → a 500).
+	if err := q.QueryRow(ctx, `INSERT INTO login_emails (email) VALUES ($1)
+		ON CONFLICT (email) DO UPDATE SET email = EXCLUDED.email RETURNING locked_until`, email).Scan(&s.LockedUntil); err != nil {
 		return s, err
 	}
 	var oldest *time.Time

@@ -45,8 +45,31 @@ func EncodePKCS12(profile string, key crypto.Signer, cert, issuer *x509.Certific
 	default:
 		return nil, fmt.Errorf("unknown PKCS#12 profile %q", profile)
 	}
-	return enc.Encode(key, cert, []*x509.Certificate{issuer}, password)
+	if profile != PKCS12Legacy {
+		return enc.Encode(key, cert, []*x509.Certificate{issuer}, password)
+	}
+	// gpgsm 2.2 misderives the 3DES key for about 1 salt in 128, so
+	// about 1 legacy file in 64 (see pkcs12_gpgsm.go); encode again, with
+	// new random salts, until no salt hits its bug. 16 tries all fail
+	// about once in 2^96.
+	for try := 0; try < legacyEncodeTries; try++ {
+		p12, err := enc.Encode(key, cert, []*x509.Certificate{issuer}, password)
+		if err != nil {
+			return nil, err
+		}
+		bad, err := GpgsmMisderivesPKCS12(p12, password)
+		if err != nil {
+			return nil, fmt.Errorf("check legacy PKCS#12 for gpgsm: %w", err)
+		}
+		if !bad {
+			return p12, nil
+		}
+	}
+	return nil, fmt.Errorf("legacy PKCS#12: every one of %d encodings has a salt gpgsm 2.2 misderives", legacyEncodeTries)
 }
+
+// legacyEncodeTries bounds the re-encodings of a legacy PKCS#12 file.
+const legacyEncodeTries = 16
 
 // GeneratePassword makes a PKCS#12 password of 120 bits from the CSPRNG:
 // lowercase base32 (no 0/1/8/9 to misread), "xxxx-xxxx-…-xxxx".
