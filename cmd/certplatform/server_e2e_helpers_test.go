@@ -120,9 +120,14 @@ func serverApplicationBody(order, csr, techEmail string, domains []string, metho
 // customer (SV-1) and returns the certificate and customer IDs.
 func (e *e2e) importCertificate(pemCert, email string) (certID, customerID string) {
 	e.t.Helper()
+	return e.importCertificateIn(pemCert, email, "en")
+}
+
+func (e *e2e) importCertificateIn(pemCert, email, language string) (certID, customerID string) {
+	e.t.Helper()
 	r := e.ops("POST", "/ops/v1/certificates/import", map[string]any{
 		"pem":          pemCert,
-		"customer":     map[string]any{"email": email, "name": "Certlife Hosting K.K.", "language": "en"},
+		"customer":     map[string]any{"email": email, "name": "Certlife Hosting K.K.", "language": language},
 		"organization": serverOrganization(),
 	}, "Idempotency-Key", uuid.NewString())
 	if r.Status != 201 {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/certlife/platform/pkg/app"
 	"github.com/certlife/platform/pkg/events"
+	"github.com/certlife/platform/pkg/testenv"
 )
 
 // Issue 8 end to end through the HTTP API of the all-in-one (SV-1, SV-2,
@@ -118,5 +119,36 @@ func TestServerOrderEndToEnd_SV1_SV2_SV3_BI2_BI3_BI4(t *testing.T) {
 	r = e.ops("POST", "/ops/v1/bank-statements", csv, "Content-Type", "text/csv")
 	if r.Status != 200 || !strings.Contains(string(r.Body), `"outcome":"duplicate"`) {
 		t.Errorf("statement again: %d %s", r.Status, r.Body)
+	}
+}
+
+// SV-1, BI-4 in Japanese: a customer whose language is ja gets the
+// notice in Japanese with the invoice PDF in Japanese (registration
+// number, consumption tax, total in yen).
+func TestServerNoticeInJapanese_SV1_BI4(t *testing.T) {
+	e := startE2E(t, nil, nil)
+	e.setPrices()
+	email := "ja-hosting@example.co.jp"
+	now := e.p.Clock.Now()
+	e.importCertificateIn(boughtElsewhere(t, "www.ja-e2e.example", nil, now.AddDate(0, 0, -300), now.AddDate(0, 0, 89)), email, "ja")
+	e.advance("1h")
+	var notice testenv.Mail
+	testenv.Eventually(t, 45*time.Second, "the notice with its invoice", func() bool {
+		for _, m := range e.smtp.To(email) {
+			if strings.Contains(string(m.Raw), "application/pdf") {
+				notice = m
+				return true
+			}
+		}
+		return false
+	})
+	if !strings.Contains(notice.Body, "請求書") {
+		t.Errorf("the notice is not in Japanese:\n%s", notice.Body)
+	}
+	text := pdfText(t, attachment(t, notice, "application/pdf"))
+	for _, want := range []string{"請求書", "登録番号", app.DevInvoiceRegistrationNumber, "消費税", "4,800", "52,800"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("the Japanese invoice PDF does not state %q:\n%s", want, text)
+		}
 	}
 }
