@@ -445,6 +445,12 @@ func serverIssuanceFlow(t *testing.T, at string) {
 	if r.Status != 200 || r.Header.Get("Content-Type") != "application/pem-certificate-chain" {
 		t.Fatalf("chain: %d %s", r.Status, r.Body)
 	}
+	// Another customer does not see it.
+	w.newCustomer("stranger@example.co.jp", serverApplicationBody("", serverCSR(t, serverDN, "www.stranger.plain.e2e-test.com", p256(t)),
+		"stranger@example.co.jp", nil, "dns"))
+	if r := w.do("GET", "/v1/certificates/"+issued.CertificateID+"/chain", nil, "Authorization", "Bearer "+w.login("stranger@example.co.jp")); r.Status != 404 {
+		t.Errorf("another customer's GET chain: %d", r.Status)
+	}
 	var chain []*x509.Certificate
 	for rest := r.Body; ; {
 		var b *pem.Block
