@@ -540,6 +540,24 @@ func serverIssuanceFlow(t *testing.T, at string) {
 		r.JSON(t, &v)
 		return r.Status == 200 && v.Status == "issued" && v.CertificateID == issued.CertificateID
 	})
+	// VA-5, SV-9: a second application of the customer for the same
+	// names reuses the validations and the verified organization: no
+	// phone call, no new value to publish.
+	again := w.apply(email, serverApplicationBody("", serverCSR(t, serverDN, cn, p256(t)), "tech9@example.co.jp", []string{other}, "dns"))
+	w.closeWindows(email, again)
+	ov, err := events.Decode[events.OrganizationVerified](w.await(events.TypeOrganizationVerified, again))
+	if err != nil || !ov.Reused {
+		t.Errorf("the organization not reused: %+v %v", ov, err)
+	}
+	testenv.Eventually(t, 45*time.Second, "the second application's checks reused", func() bool {
+		st, _ := w.dcv(email, again)
+		for _, d := range st.Domains {
+			if d.Status != "validated" {
+				return false
+			}
+		}
+		return len(st.Domains) == 2 && st.Phone.Status != "pending"
+	})
 	if raw, _ := json.Marshal(w.order(w.login(email), o.ID)); testing.Verbose() {
 		t.Logf("order: %s", raw)
 	}
