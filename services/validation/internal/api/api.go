@@ -116,6 +116,9 @@ type Payment struct {
 	Method    string     `json:"method,omitempty"`
 	Reference string     `json:"reference,omitempty"`
 	PaidAt    *time.Time `json:"paid_at,omitempty"`
+	// RefundedAt: the payment was refunded (BI-2); the review waits for
+	// payment again.
+	RefundedAt *time.Time `json:"refunded_at,omitempty"`
 }
 
 // Decision is who decided, when, and why (for a rejection).
@@ -266,6 +269,8 @@ func view(d app.Dossier, now time.Time) Review {
 	}
 	if p := rv.Payment; p != nil {
 		v.Evidence.Payment = Payment{Paid: true, Method: p.Method, Reference: p.Reference, PaidAt: &p.At}
+	} else {
+		v.Evidence.Payment.RefundedAt = rv.RefundedAt
 	}
 	if rv.DecidedAt != nil {
 		v.Decision = &Decision{By: rv.DecidedBy, At: *rv.DecidedAt, Reason: rv.Reason}

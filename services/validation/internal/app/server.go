@@ -74,6 +74,7 @@ func (s *Server) Consumer() bus.Consumer {
 		Handlers: map[string]bus.Handler{
 			events.TypeCancelWindowClosed: s.windowClosed,
 			events.TypePaymentConfirmed:   s.paymentConfirmed,
+			events.TypePaymentRefunded:    s.paymentRefunded,
 		},
 	}
 }
@@ -451,8 +452,13 @@ func (s *Server) paymentConfirmed(ctx context.Context, tx pgx.Tx, env events.Env
 	if at.IsZero() {
 		at = env.OccurredAt
 	}
-	pay := domain.Payment{Method: p.Method, Reference: p.Reference, At: at}
-	if err := store.RecordOrderPayment(ctx, tx, p.OrderID, pay); err != nil {
+	if err := store.RecordOrderPayment(ctx, tx, p.OrderID, domain.Payment{Method: p.Method, Reference: p.Reference, At: at}); err != nil {
+		return err
+	}
+	// The latest fact wins: a payment older than the order's latest
+	// refund (delivered late) does not pay it.
+	pay, err := store.OrderPayment(ctx, tx, p.OrderID)
+	if err != nil || pay == nil {
 		return err
 	}
 	apps, err := store.ApplicationsOfOrder(ctx, tx, p.OrderID)
@@ -461,8 +467,53 @@ func (s *Server) paymentConfirmed(ctx context.Context, tx pgx.Tx, env events.Env
 	}
 	now := s.Clock.Now()
 	for _, id := range apps {
-		if err := s.updateReview(ctx, tx, id, now, func(r *domain.Review) { r.RecordPayment(pay, env.CorrelationID) }); err != nil {
+		if err := s.updateReview(ctx, tx, id, now, func(r *domain.Review) { r.RecordPayment(*pay, env.CorrelationID) }); err != nil {
 			return err
+		}
+	}
+	return nil
+}
+
+// paymentRefunded records the refund of a server order's payment (BI-2):
+// the order is no longer paid unless paid again later (the latest fact
+// wins; the refund's time is when billing recorded it). A review not
+// decided yet goes back to waiting for payment — out of the queue, so an
+// operator's approval is a conflict; a decided one is left as it is
+// (billing lists the refund for its operators).
+func (s *Server) paymentRefunded(ctx context.Context, tx pgx.Tx, env events.Envelope) error {
+	p, err := events.Decode[events.PaymentRefunded](env)
+	if err != nil {
+		return err
+	}
+	at := env.OccurredAt
+	if err := store.RecordOrderRefund(ctx, tx, p.OrderID, at); err != nil {
+		return err
+	}
+	apps, err := store.ApplicationsOfOrder(ctx, tx, p.OrderID)
+	if err != nil {
+		return err
+	}
+	now := s.Clock.Now()
+	for _, id := range apps {
+		var outcome, status string
+		err := store.UpdateForApplication(ctx, tx, id, now, func(r *domain.Review) error {
+			outcome, status = r.RecordRefund(at), r.Status
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		switch outcome {
+		case domain.RefundDecided:
+			s.Log.Warn("payment refunded after the review was decided: left as it is (billing lists the refund)",
+				"order", p.OrderID, "application", id, "invoice", p.InvoiceID, "review_status", status)
+		case domain.RefundWaiting, domain.RefundDequeued:
+			s.Log.Info("payment refunded: the review waits for payment again", "order", p.OrderID, "application", id,
+				"invoice", p.InvoiceID, "left_queue", outcome == domain.RefundDequeued)
+			if err := audit.Record(ctx, tx, now, audit.System, "validation.review.payment_refunded", id, map[string]any{
+				"order_id": p.OrderID, "invoice_id": p.InvoiceID, "refunded_at": at, "left_queue": outcome == domain.RefundDequeued}); err != nil {
+				return err
+			}
 		}
 	}
 	return nil

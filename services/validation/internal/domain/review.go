@@ -58,12 +58,19 @@ type Review struct {
 	// confirmed or reused (SV-7 … SV-9). A server application's review
 	// waits for it.
 	ChecksAt *time.Time
+	// RefundedAt is when the payment the review relied on was refunded
+	// (BI-2): it waits for payment again. Cleared by the next payment.
+	RefundedAt *time.Time
 }
 
 // Errors of a decision (conflicts: 409 at the HTTP edge).
 var (
 	ErrDecided    = errs.Conflict("review-decided", "the review is already decided")
 	ErrNotPending = errs.Conflict("review-not-pending", "the review waits for final acceptance or payment")
+	// ErrRefunded: the order's payment was refunded; the review left the
+	// queue and waits for payment again.
+	ErrRefunded = errs.Conflict("payment-refunded",
+		"the order's payment was refunded (BI-2): the review left the queue and waits for payment again")
 )
 
 // RejectionReason is an operator's reason for a rejection, trimmed: it is
@@ -96,10 +103,38 @@ func (r *Review) RecordPayment(p Payment, correlationID string) {
 	if r.Payment != nil {
 		return
 	}
-	r.Payment = &p
+	r.Payment, r.RefundedAt = &p, nil
 	if r.CorrelationID == "" {
 		r.CorrelationID = correlationID
 	}
+}
+
+// Refund outcomes.
+const (
+	RefundIgnored  = ""         // no payment made by then, or already refunded
+	RefundWaiting  = "waiting"  // the payment no longer counts; the review waits for payment again
+	RefundDequeued = "dequeued" // as waiting, and the review left the operators' queue
+	RefundDecided  = "decided"  // the review is decided: left as it is (billing's operators see the refund)
+)
+
+// RecordRefund withdraws the payment when it was made at or before the
+// refund at at (BI-2; a later payment pays again: the latest fact wins).
+// A review not decided yet waits for payment again — a queued one leaves
+// the queue; an approved or rejected one is not touched. It says what it
+// did.
+func (r *Review) RecordRefund(at time.Time) string {
+	if r.Payment == nil || r.Payment.At.After(at) {
+		return RefundIgnored
+	}
+	switch r.Status {
+	case StatusApproved, StatusRejected:
+		return RefundDecided
+	case StatusPending:
+		r.Payment, r.RefundedAt, r.Status, r.PendingAt = nil, &at, StatusWaiting, nil
+		return RefundDequeued
+	}
+	r.Payment, r.RefundedAt = nil, &at
+	return RefundWaiting
 }
 
 // Promote moves a waiting review into the queue once both final
@@ -121,6 +156,9 @@ func (r *Review) Decide(approve bool, by, reason string, now time.Time) error {
 	case StatusApproved, StatusRejected:
 		return ErrDecided
 	case StatusWaiting:
+		if r.Payment == nil && r.RefundedAt != nil {
+			return ErrRefunded
+		}
 		return ErrNotPending
 	}
 	r.Status = StatusRejected

@@ -83,3 +83,38 @@ func TestPreviousApprovals_OP1(t *testing.T) {
 		t.Fatalf("no history: %v, want an empty list", got)
 	}
 }
+
+// BI-2, PC-6: a refund withdraws a payment made at or before it; a queued
+// review leaves the queue, and its approval names the refund; a later
+// payment pays again; a decided review is left as it is.
+func TestReviewRefund_BI2_PC6(t *testing.T) {
+	now := time.Date(2026, 4, 1, 9, 0, 0, 0, time.UTC)
+	r := Review{ID: uuid.New(), Status: StatusWaiting}
+	r.RecordFinal(events.Application{ID: "a1", Kind: events.KindNew}, now, "c")
+	if got := r.RecordRefund(now); got != RefundIgnored {
+		t.Fatalf("refund of an unpaid review: %q", got)
+	}
+	r.RecordPayment(Payment{Method: "card", At: now}, "c")
+	if got := r.RecordRefund(now.Add(-time.Second)); got != RefundIgnored || r.Payment == nil {
+		t.Fatalf("a refund older than the payment: %q %+v", got, r)
+	}
+	if !r.Promote(now) {
+		t.Fatal("not queued")
+	}
+	if got := r.RecordRefund(now); got != RefundDequeued || r.Status != StatusWaiting || r.Payment != nil || r.PendingAt != nil || r.RefundedAt == nil {
+		t.Fatalf("refund while queued: %q %+v", got, r)
+	}
+	if err := r.Decide(true, "op", "", now); err != ErrRefunded || !errs.Is(err, errs.KindConflict) {
+		t.Fatalf("approval after a refund: %v", err)
+	}
+	r.RecordPayment(Payment{Method: "card", At: now.Add(time.Minute)}, "c")
+	if !r.Promote(now) || r.RefundedAt != nil {
+		t.Fatalf("paid again: %+v", r)
+	}
+	if err := r.Decide(true, "op", "", now); err != nil {
+		t.Fatal(err)
+	}
+	if got := r.RecordRefund(now.Add(time.Hour)); got != RefundDecided || r.Status != StatusApproved || r.Payment == nil {
+		t.Fatalf("refund after approval: %q %+v", got, r)
+	}
+}

@@ -196,25 +196,43 @@ func ListPhoneChecks(ctx context.Context, q Querier, status string, limit int) (
 	return out, rows.Err()
 }
 
-// RecordOrderPayment keeps the first payment of a server order.
+// RecordOrderPayment records a payment of a server order; the latest
+// payment is kept (an earlier one delivered late changes nothing).
 func RecordOrderPayment(ctx context.Context, tx pgx.Tx, orderID string, p domain.Payment) error {
 	_, err := tx.Exec(ctx, `INSERT INTO order_payments (order_id, method, reference, paid_at) VALUES ($1, $2, $3, $4)
-		ON CONFLICT (order_id) DO NOTHING`, orderID, p.Method, p.Reference, p.At)
+		ON CONFLICT (order_id) DO UPDATE SET method = excluded.method, reference = excluded.reference, paid_at = excluded.paid_at
+		WHERE order_payments.paid_at IS NULL OR excluded.paid_at > order_payments.paid_at`, orderID, p.Method, p.Reference, p.At)
 	return err
 }
 
-// OrderPayment reads the payment of an order; nil if unpaid.
+// RecordOrderRefund records a refund of a server order's payment at at
+// (BI-2); the latest refund is kept.
+func RecordOrderRefund(ctx context.Context, tx pgx.Tx, orderID string, at time.Time) error {
+	_, err := tx.Exec(ctx, `INSERT INTO order_payments (order_id, refunded_at) VALUES ($1, $2)
+		ON CONFLICT (order_id) DO UPDATE SET refunded_at = GREATEST(order_payments.refunded_at, excluded.refunded_at)`, orderID, at)
+	return err
+}
+
+// OrderPayment reads the payment of an order; nil if unpaid: no payment,
+// or none after the latest refund (the latest fact wins; a refund at the
+// very time of the payment undoes it).
 func OrderPayment(ctx context.Context, q Querier, orderID string) (*domain.Payment, error) {
-	var p domain.Payment
-	err := q.QueryRow(ctx, `SELECT method, reference, paid_at FROM order_payments WHERE order_id = $1`, orderID).
-		Scan(&p.Method, &p.Reference, &p.At)
+	var (
+		method, ref      *string
+		paidAt, refunded *time.Time
+	)
+	err := q.QueryRow(ctx, `SELECT method, reference, paid_at, refunded_at FROM order_payments WHERE order_id = $1`, orderID).
+		Scan(&method, &ref, &paidAt, &refunded)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, nil
 	}
 	if err != nil {
 		return nil, err
 	}
-	return &p, nil
+	if paidAt == nil || (refunded != nil && !paidAt.After(*refunded)) {
+		return nil, nil
+	}
+	return &domain.Payment{Method: deref(method), Reference: deref(ref), At: *paidAt}, nil
 }
 
 // LastPassedCAA is when the last passed CAA check of a name for an

@@ -24,7 +24,7 @@ import (
 type Querier = db.Querier
 
 const columns = `id, application_id, correlation_id, application, final_at, paid_at, payment_method,
-	payment_reference, status, pending_at, decided_by, decided_at, reject_reason, created_at, checks_at`
+	payment_reference, status, pending_at, decided_by, decided_at, reject_reason, created_at, checks_at, refunded_at`
 
 func scan(row pgx.Row) (domain.Review, error) {
 	var (
@@ -34,7 +34,7 @@ func scan(row pgx.Row) (domain.Review, error) {
 		method, ref, by, reason *string
 	)
 	err := row.Scan(&r.ID, &r.ApplicationID, &r.CorrelationID, &app, &r.FinalAt, &paidAt, &method,
-		&ref, &r.Status, &r.PendingAt, &by, &r.DecidedAt, &reason, &r.CreatedAt, &r.ChecksAt)
+		&ref, &r.Status, &r.PendingAt, &by, &r.DecidedAt, &reason, &r.CreatedAt, &r.ChecksAt, &r.RefundedAt)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return r, errs.NotFound("")
 	}
@@ -151,10 +151,10 @@ func save(ctx context.Context, tx pgx.Tx, r domain.Review, now time.Time) error 
 	_, err := tx.Exec(ctx, `UPDATE reviews SET correlation_id = $2, application = $3, company_code = $4,
 		final_at = $5, paid_at = $6, payment_method = $7, payment_reference = $8, status = $9, pending_at = $10,
 		decided_by = NULLIF($11, ''), decided_at = $12, reject_reason = NULLIF($13, ''), updated_at = $14,
-		checks_at = $15
+		checks_at = $15, refunded_at = $16
 		WHERE id = $1`,
 		r.ID, r.CorrelationID, app, companyCode, r.FinalAt, paidAt, method, ref, r.Status, r.PendingAt,
-		r.DecidedBy, r.DecidedAt, r.Reason, now, r.ChecksAt)
+		r.DecidedBy, r.DecidedAt, r.Reason, now, r.ChecksAt, r.RefundedAt)
 	if err != nil {
 		return fmt.Errorf("save review: %w", err)
 	}
