@@ -13,6 +13,7 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"errors"
+	"fmt"
 	"io"
 	"math/big"
 	"net"
@@ -452,6 +453,27 @@ func TestACME_AC1_AC2_AC3_AC5_Lego(t *testing.T) {
 		t.Fatalf("second replacement: %v", err)
 	}
 
+	// OP-3: three orders (http-01, dns-01, the renewal reusing the
+	// authorizations) created, ready, finalized and valid; four
+	// challenges answered valid; nonces issued (the second replacement,
+	// refused, created no order).
+	r.acmeCounts(t, map[string]float64{
+		`acme_orders_total{service="intake",status="created"}`:                    3,
+		`acme_orders_total{service="intake",status="ready"}`:                      3,
+		`acme_orders_total{service="intake",status="processing"}`:                 3,
+		`acme_orders_total{service="intake",status="valid"}`:                      3,
+		`acme_orders_total{service="intake",status="invalid"}`:                    0,
+		`acme_challenges_total{result="valid",service="intake",type="http-01"}`:   2,
+		`acme_challenges_total{result="valid",service="intake",type="dns-01"}`:    2,
+		`acme_challenges_total{result="invalid",service="intake",type="http-01"}`: 0,
+	})
+	if n := r.metric(t, "acme_nonces_issued_total"); n < 10 {
+		t.Errorf("acme_nonces_issued_total %v", n)
+	}
+	if n, _ := r.series(t, `http_requests_total{code="201",method="POST",route="/acme/new-order"}`); n != 3 {
+		t.Errorf("new-order requests by route pattern: %v, want 3", n)
+	}
+
 	// Revocation by the account (RFC 8555 §7.6) asks the issuer.
 	if err := c.Certificate.Revoke(ctx, renewed.Certificate); err != nil {
 		t.Fatalf("revoke: %v", err)
@@ -604,6 +626,7 @@ func TestACME_AC1_AC2_BadInput(t *testing.T) {
 	}
 
 	jwk := jwsOpts{alg: jose.ES256, key: key, embedJWK: true, url: base + "new-account"}
+	badNonces := r.metric(t, "acme_bad_nonces_total")
 	// A made-up nonce: badNonce, with a fresh nonce to retry with.
 	o := jwk
 	o.nonce = "bm90LWEtbm9uY2U"
@@ -619,6 +642,9 @@ func TestACME_AC1_AC2_BadInput(t *testing.T) {
 	}
 	if a := r.postJWS(t, "/acme/new-account", signJWS(t, o, newAcct)); a.problemType() != "urn:ietf:params:acme:error:badNonce" {
 		t.Fatalf("replayed nonce: %d %s", a.status, a.body)
+	}
+	if n := r.metric(t, "acme_bad_nonces_total") - badNonces; n != 2 {
+		t.Errorf("acme_bad_nonces_total moved by %v, want 2 (OP-3)", n)
 	}
 	// A bad signature.
 	o.nonce = r.nonce(t)
@@ -846,6 +872,7 @@ func TestACME_AC1_AC2_KeyRolloverRevocationCoverage(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "urn:ietf:params:acme:error:caa") {
 		t.Fatalf("CAA refused at finalization: %v", err)
 	}
+	r.acmeCounts(t, map[string]float64{`acme_orders_total{service="intake",status="invalid"}`: 1})
 
 	// Coverage ended (AC-2): no order.
 	c3, _ := r.registerWith(t, "cust-lapsed", r.Clock.Now().Add(-24*time.Hour))
@@ -853,5 +880,29 @@ func TestACME_AC1_AC2_KeyRolloverRevocationCoverage(t *testing.T) {
 	var pd *acme.ProblemDetails
 	if !errors.As(err, &pd) || pd.Type != "urn:ietf:params:acme:error:unauthorized" || !strings.Contains(pd.Detail, "coverage") {
 		t.Fatalf("order beyond coverage: %v", err)
+	}
+	// OP-3: roll.test and caa-late.test created; the lapsed one not.
+	r.acmeCounts(t, map[string]float64{`acme_orders_total{service="intake",status="created"}`: 2,
+		`acme_orders_total{service="intake",status="valid"}`: 1, `acme_orders_total{service="intake",status="invalid"}`: 1})
+}
+
+// acmeCounts waits until each series of /metrics has its value (a
+// consumer's count lands just after its transaction commits).
+func (r *acmeRig) acmeCounts(t *testing.T, want map[string]float64) {
+	t.Helper()
+	var bad []string
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		bad = nil
+		for k, v := range want {
+			if got, _ := r.series(t, k); got != v {
+				bad = append(bad, fmt.Sprintf("%s = %v, want %v", k, got, v))
+			}
+		}
+		if len(bad) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("ACME metrics (OP-3): %s", strings.Join(bad, "; "))
+		}
 	}
 }

@@ -144,7 +144,7 @@ func newService(d *app.Deps, o Options) (app.Service, error) {
 		return nil, err
 	}
 	acmeUC := &intakeapp.ACME{Pool: d.Pool, Clock: d.Clock, Log: d.Log, EABRequired: c.ACMEEABRequired,
-		SealKey: intakeapp.ACMESealKey(codeKey)}
+		SealKey: intakeapp.ACMESealKey(codeKey), Metrics: intakeapp.NewACMEMetrics(d.Registry)}
 	if err := d.Retention.Register(retention.Rule{Table: "acme_nonces", Column: "expires_at", Period: time.Minute}); err != nil {
 		return nil, err
 	}

@@ -59,6 +59,8 @@ type ACME struct {
 	// SealKey is the AES-256-GCM key EAB MAC keys are stored under.
 	SealKey   []byte
 	KeyPolicy goodkey.Policy
+	// Metrics counts orders, challenges and nonces (OP-3); nil: none.
+	Metrics *ACMEMetrics
 }
 
 // ACMESealKey derives the EAB sealing key from the code HMAC key (both
@@ -90,12 +92,17 @@ func randomToken(n int) string {
 // NewNonce stores and returns a fresh nonce.
 func (s *ACME) NewNonce(ctx context.Context) (string, error) {
 	n := randomToken(16)
-	return n, store.ACMEInsertNonce(ctx, s.Pool, n, s.Clock.Now().Add(acme.NonceLifetime))
+	if err := store.ACMEInsertNonce(ctx, s.Pool, n, s.Clock.Now().Add(acme.NonceLifetime)); err != nil {
+		return "", err
+	}
+	s.Metrics.nonceIssued()
+	return n, nil
 }
 
 // UseNonce consumes a nonce; a missing, used or expired one is badNonce.
 func (s *ACME) UseNonce(ctx context.Context, nonce string) error {
 	if nonce == "" {
+		s.Metrics.badNonce()
 		return acme.Prob(acme.ErrBadNonce, 400, "the protected header has no nonce")
 	}
 	ok, err := store.ACMEUseNonce(ctx, s.Pool, nonce, s.Clock.Now())
@@ -103,6 +110,7 @@ func (s *ACME) UseNonce(ctx context.Context, nonce string) error {
 		return err
 	}
 	if !ok {
+		s.Metrics.badNonce()
 		return acme.Prob(acme.ErrBadNonce, 400, "the nonce is unknown, used or expired")
 	}
 	return nil
@@ -526,6 +534,12 @@ func (s *ACME) NewOrder(ctx context.Context, a acme.Account, req ACMENewOrderReq
 		view = ACMEOrderView{Order: o, Authzs: authzs, Status: o.Status}
 		return s.orderPlaced(ctx, tx, a, o, prof, replaced)
 	})
+	if err == nil {
+		s.Metrics.order(ctx, "created")
+		if o.Status != acme.StatusPending {
+			s.Metrics.order(ctx, o.Status) // ready at once: every authorization reused (valid)
+		}
+	}
 	return view, err
 }
 
@@ -827,6 +841,9 @@ func (s *ACME) Finalize(ctx context.Context, a acme.Account, orderID uuid.UUID, 
 		return audit.Record(ctx, tx, now, "acme:"+a.ID.String(), AuditOrderFinalized, o.ID.String(),
 			map[string]any{"application_id": appID.String(), "names": names, "customer": a.CustomerID})
 	})
+	if err == nil {
+		s.Metrics.order(ctx, acme.StatusProcessing)
+	}
 	return view, err
 }
 
@@ -1029,6 +1046,7 @@ func (s *ACME) challengeResult(ctx context.Context, tx pgx.Tx, authzID, method s
 	if err := store.ACMEUpdateAuthz(ctx, tx, az); err != nil {
 		return err
 	}
+	s.Metrics.challenge(ctx, method, az.Challenges[i].Status)
 	orders, err := store.ACMEOrdersWithAuthz(ctx, tx, az.ID)
 	if err != nil {
 		return err
@@ -1049,6 +1067,7 @@ func (s *ACME) challengeResult(ctx context.Context, tx pgx.Tx, authzID, method s
 		if err := store.ACMEUpdateOrder(ctx, tx, o); err != nil {
 			return err
 		}
+		s.Metrics.order(ctx, st)
 	}
 	return nil
 }
@@ -1093,6 +1112,7 @@ func (s *ACME) onIssued(ctx context.Context, tx pgx.Tx, env events.Envelope) err
 	if err := store.ACMEUpdateOrder(ctx, tx, o); err != nil {
 		return err
 	}
+	s.Metrics.order(ctx, acme.StatusValid)
 	if err := s.serverCertificate(ctx, tx, o, ev, leaf); err != nil {
 		return err
 	}
@@ -1134,6 +1154,7 @@ func (s *ACME) onRejected(ctx context.Context, tx pgx.Tx, env events.Envelope) e
 	}
 	o.Status, o.UpdatedAt = acme.StatusInvalid, s.Clock.Now()
 	o.Error = &acme.Problem{Type: typ, Status: 403, Detail: detail}
+	s.Metrics.order(ctx, acme.StatusInvalid)
 	return store.ACMEUpdateOrder(ctx, tx, o)
 }
 
@@ -1212,6 +1233,7 @@ func (s *ACME) onIssuanceFailed(ctx context.Context, tx pgx.Tx, env events.Envel
 	}
 	o.Status, o.UpdatedAt = acme.StatusInvalid, s.Clock.Now()
 	o.Error = &acme.Problem{Type: typ, Status: 500, Detail: fmt.Sprintf("issuance failed (%s): %s", ev.Stage, ev.Detail)}
+	s.Metrics.order(ctx, acme.StatusInvalid)
 	return store.ACMEUpdateOrder(ctx, tx, o)
 }
 
