@@ -74,6 +74,11 @@ type CoverageCSRRequested struct {
 	Deadline      time.Time `json:"deadline"`
 	CoverageEnd   time.Time `json:"coverage_end"`
 	RequestedAt   time.Time `json:"requested_at"`
+	// A replacement for a certificate a mass revocation took (OP-5): its
+	// ID and reason. The reissue is free, inside the paid coverage, and
+	// always with a new key.
+	MassRevocationID string `json:"mass_revocation_id,omitempty"`
+	RevocationReason string `json:"revocation_reason,omitempty"`
 }
 
 func (CoverageCSRRequested) EventType() string     { return TypeCoverageCSRRequested }

@@ -484,6 +484,11 @@ type CertificateRevoked struct {
 	// server certificate revoked this way is to be replaced (its renewal
 	// window moves to now).
 	MassRevocationID string `json:"mass_revocation_id,omitempty"`
+	// Certificates lists, on the event that carries the recipient, every
+	// certificate of that subscriber the mass revocation takes (at most
+	// MaxMassListed); CertificatesTotal counts them all (OP-5).
+	Certificates      []RevokedCertificate `json:"certificates,omitempty"`
+	CertificatesTotal int                  `json:"certificates_total,omitempty"`
 }
 
 func (CertificateRevoked) EventType() string     { return TypeCertificateRevoked }

@@ -144,6 +144,9 @@ type orderView struct {
 		Status        string     `json:"status"`
 		CSRDue        time.Time  `json:"csr_due"`
 		CSRReceivedAt *time.Time `json:"csr_received_at"`
+		// OP-5: the replacement of a certificate a mass revocation took.
+		MassRevocationID string `json:"mass_revocation_id"`
+		RevocationReason string `json:"revocation_reason"`
 	} `json:"coverage_reissue"`
 }
 

@@ -179,6 +179,67 @@ func TestMassRevocation_OP5(t *testing.T) {
 	}
 }
 
+// OP-5: a subscriber's one notice lists every certificate of theirs the
+// mass revocation takes, even when they span batches (one certificate per
+// batch here): the event that carries the recipient names them all, the
+// others name none.
+func TestMassRevocationNoticeListsAll_OP5(t *testing.T) {
+	old := issuance.DefaultMassBatch
+	issuance.DefaultMassBatch = 1
+	t.Cleanup(func() { issuance.DefaultMassBatch = old })
+	e := start(t, nil)
+	issue := func(applicant string) (string, string) {
+		a := application(applicant, events.KindNew, "", "")
+		a.Organization.NameEn = "Listed Corp K.K."
+		id := e.approve(a)
+		return id, hexSerial(e.issueCSR(e.session(applicant), id, newKey(t)))
+	}
+	var ids []string
+	want := map[string]bool{}
+	for range 3 {
+		id, serial := issue("ml-a")
+		ids, want[normSerial(serial)] = append(ids, id), true
+	}
+	bID, bSerial := issue("ml-b")
+	p := e.massRevoke(map[string]any{"reason": "keyCompromise", "organization": "Listed Corp K.K."})
+	if p.Total != 4 || p.Revoked != 4 || p.NoticesQueued != 2 {
+		t.Fatalf("progress %+v", p)
+	}
+	lists := map[string][]events.RevokedCertificate{}
+	for _, id := range append(ids, bID) {
+		rp, _ := events.Decode[events.CertificateRevoked](e.WaitEvent(events.TypeCertificateRevoked, id, wait))
+		if rp.Recipient.Email == "" {
+			if len(rp.Certificates) != 0 || rp.CertificatesTotal != 0 {
+				t.Fatalf("an event without recipient lists %+v", rp.Certificates)
+			}
+			continue
+		}
+		if _, dup := lists[rp.Recipient.Email]; dup {
+			t.Fatalf("%s noticed twice", rp.Recipient.Email)
+		}
+		if rp.CertificatesTotal != len(rp.Certificates) {
+			t.Fatalf("total %d, listed %d", rp.CertificatesTotal, len(rp.Certificates))
+		}
+		lists[rp.Recipient.Email] = rp.Certificates
+	}
+	a, b := lists["ml-a@example.co.jp"], lists["ml-b@example.co.jp"]
+	if len(a) != 3 || len(b) != 1 || normSerial(b[0].Serial) != normSerial(bSerial) || b[0].Product != events.ProductClient ||
+		b[0].Subject != "ml-b@example.co.jp" {
+		t.Fatalf("lists %+v", lists)
+	}
+	for _, c := range a {
+		if !want[normSerial(c.Serial)] {
+			t.Fatalf("ml-a's list %+v, want serials %v", a, want)
+		}
+		delete(want, normSerial(c.Serial))
+	}
+}
+
+func normSerial(s string) string {
+	n, _ := new(big.Int).SetString(strings.ReplaceAll(s, ":", ""), 16)
+	return n.Text(16)
+}
+
 // OP-5: certificates issued before the SPKI hash was recorded get it at
 // the next start of an issuer, and can then be revoked by public key.
 func TestSPKIHashBackfilledAtStart_OP5(t *testing.T) {

@@ -10,7 +10,10 @@ package app
 // validation re-validates (or reuses within VA-5) and the issuer issues.
 
 import (
+	"bytes"
 	"context"
+	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"strings"
 	"time"
@@ -81,6 +84,79 @@ func (s *Service) onCoverageReissueDue(ctx context.Context, tx pgx.Tx, env event
 	}, r.ApplicationID.String())
 }
 
+// DecisionRevocationReplacement is the decision of a revoked certificate's
+// replacement (OP-5), as the customer sees it on the application.
+const DecisionRevocationReplacement = "replacement of a certificate revoked by a mass revocation (OP-5)"
+
+// offerRevocationReplacement offers the free replacement of a server
+// certificate a mass revocation took (OP-5) while its paid coverage goes
+// on: the reissue of IS-4, always with a new key — it waits for the
+// customer's new CSR, asked for by CoverageCSRRequested naming the mass
+// revocation and its reason. It reports whether the certificate is a
+// server certificate intake knows (then nothing else is to be done with
+// the event). ACME certificates are left to ACME (their renewal window
+// moves, AC-3); imported ones were not bought here. Once per certificate:
+// a redelivery, or a reissue already under way, adds nothing.
+func (s *Service) offerRevocationReplacement(ctx context.Context, tx pgx.Tx, env events.Envelope, ev events.CertificateRevoked, certID uuid.UUID) (bool, error) {
+	sc, err := store.GetServerCertificate(ctx, tx, certID, false)
+	if errors.Is(err, store.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	now := s.Clock.Now()
+	if sc.Imported || sc.ApplicationID == nil || !sc.CoverageEnd.After(now) {
+		s.Log.Info("revoked server certificate: no replacement offered", "certificate", certID,
+			"imported", sc.Imported, "coverage_end", sc.CoverageEnd)
+		return true, nil
+	}
+	if _, err := store.ACMECertificateBy(ctx, tx, "id", certID.String(), false); err == nil {
+		return true, nil
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return true, err
+	}
+	prev, err := store.GetApplication(ctx, tx, *sc.ApplicationID)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && prev.Server == nil) {
+		s.Log.Warn("revoked server certificate of an unknown application", "certificate", certID)
+		return true, nil
+	}
+	if err != nil {
+		return true, err
+	}
+	cust, err := store.GetCustomer(ctx, tx, prev.ApplicantID)
+	if err != nil {
+		return true, err
+	}
+	r := store.CoverageReissue{CertificateID: certID, ApplicationID: domain.NewID(), PreviousApplication: prev.ID,
+		CustomerID: cust.ID, Deadline: sc.CoverageEnd, RequestedAt: now,
+		MassRevocationID: ev.MassRevocationID, RevocationReason: ev.Reason}
+	if sc.OrderID != nil {
+		r.OrderID = sc.OrderID
+	} else if oid, err := uuid.Parse(prev.Server.OrderID); err == nil {
+		r.OrderID = &oid
+	}
+	inserted, err := store.InsertCoverageReissue(ctx, tx, r)
+	if err != nil || !inserted {
+		return true, err
+	}
+	rcpt := cust.Recipient()
+	if rcpt.Language == "" {
+		rcpt.Language = prev.Language
+	}
+	orderID := prev.Server.OrderID
+	if r.OrderID != nil {
+		orderID = r.OrderID.String()
+	}
+	s.Log.Info("replacement of a mass-revoked certificate offered", "certificate", certID,
+		"mass_revocation", ev.MassRevocationID, "application", r.ApplicationID)
+	return true, s.emit(ctx, tx, events.CoverageCSRRequested{
+		ApplicationID: r.ApplicationID.String(), CertificateID: certID.String(), CustomerID: cust.ID.String(),
+		OrderID: orderID, Recipient: rcpt, CommonName: prev.Server.CommonName, Deadline: sc.CoverageEnd,
+		CoverageEnd: sc.CoverageEnd, RequestedAt: now, MassRevocationID: ev.MassRevocationID, RevocationReason: ev.Reason,
+	}, r.ApplicationID.String())
+}
+
 // acceptCoverageReissue makes and accepts the reissue application with
 // csr: the previous application's data, same order and coverage end. A
 // reissue has no cancel window; the order is paid, so validation may
@@ -89,6 +165,9 @@ func (s *Service) acceptCoverageReissue(ctx context.Context, tx pgx.Tx, prev dom
 	now := s.Clock.Now()
 	srv := *prev.Server
 	srv.CSR, srv.RenewalOf, srv.Decision, srv.CarryOverDays, srv.AutoReapplied = csr, "", DecisionCoverageReissue, 0, false
+	if r.MassRevocationID != "" {
+		srv.Decision = DecisionRevocationReplacement
+	}
 	certID := r.CertificateID
 	app := domain.Application{
 		ID: r.ApplicationID, ApplicantID: prev.ApplicantID, Product: events.ProductServer, Kind: events.KindReissue,
@@ -143,6 +222,10 @@ func (s *Service) SubmitCoverageCSR(ctx context.Context, id uuid.UUID, who domai
 		if !strings.EqualFold(dn.CommonName, prev.Server.CommonName) {
 			return errs.InvalidField("csr", "the CSR's common name "+dn.CommonName+" must be the certificate's: "+prev.Server.CommonName)
 		}
+		if r.MassRevocationID != "" && sameKey(csr, prev.Server.CSR) {
+			// A revoked certificate's key is not certified again (OP-5).
+			return errs.InvalidField("csr", "the replacement of a revoked certificate needs a new key: this CSR has the revoked certificate's key")
+		}
 		if app, err = s.acceptCoverageReissue(ctx, tx, prev, r, csr+"\n"); err != nil {
 			return err
 		}
@@ -152,6 +235,23 @@ func (s *Service) SubmitCoverageCSR(ctx context.Context, id uuid.UUID, who domai
 		return Accepted{}, err
 	}
 	return Accepted{ID: app.ID, Status: app.Status, CancelDeadline: app.CancelDeadline}, nil
+}
+
+// sameKey reports whether two PEM CSRs carry the same public key.
+func sameKey(a, b string) bool {
+	spki := func(s string) []byte {
+		blk, _ := pem.Decode([]byte(s))
+		if blk == nil {
+			return nil
+		}
+		c, err := x509.ParseCertificateRequest(blk.Bytes)
+		if err != nil {
+			return nil
+		}
+		return c.RawSubjectPublicKeyInfo
+	}
+	ka, kb := spki(a), spki(b)
+	return ka != nil && bytes.Equal(ka, kb)
 }
 
 // CoverageReissueView is the latest reissue inside an order's coverage,
@@ -164,6 +264,10 @@ type CoverageReissueView struct {
 	CSRDue        time.Time  `json:"csr_due"`
 	RequestedAt   time.Time  `json:"requested_at"`
 	CSRReceivedAt *time.Time `json:"csr_received_at,omitempty"`
+	// A replacement of a certificate a mass revocation took (OP-5): its
+	// ID and reason.
+	MassRevocationID string `json:"mass_revocation_id,omitempty"`
+	RevocationReason string `json:"revocation_reason,omitempty"`
 }
 
 func (s *Service) coverageReissueView(ctx context.Context, q store.Q, orderID uuid.UUID) (*CoverageReissueView, error) {
@@ -175,7 +279,8 @@ func (s *Service) coverageReissueView(ctx context.Context, q store.Q, orderID uu
 		return nil, err
 	}
 	v := &CoverageReissueView{CertificateID: r.CertificateID, ApplicationID: r.ApplicationID, ReuseKey: r.ReuseKey,
-		Status: "awaiting_csr", CSRDue: r.Deadline, RequestedAt: r.RequestedAt, CSRReceivedAt: r.CSRReceivedAt}
+		Status: "awaiting_csr", CSRDue: r.Deadline, RequestedAt: r.RequestedAt, CSRReceivedAt: r.CSRReceivedAt,
+		MassRevocationID: r.MassRevocationID, RevocationReason: r.RevocationReason}
 	if r.CSRReceivedAt != nil {
 		v.Status = "applied"
 	}

@@ -249,6 +249,13 @@ func (s *Service) onCertificateRevoked(ctx context.Context, tx pgx.Tx, env event
 	if err != nil {
 		return bus.Permanent(err)
 	}
+	if ev.MassRevocationID != "" {
+		// A server certificate a mass revocation took: its free
+		// replacement (OP-5).
+		if handled, err := s.offerRevocationReplacement(ctx, tx, env, ev, certID); err != nil || handled {
+			return err
+		}
+	}
 	cert, err := store.GetCertificate(ctx, tx, certID, true)
 	if errors.Is(err, store.ErrNotFound) {
 		s.Log.Warn("revocation of an unknown certificate", "certificate", ev.CertificateID)

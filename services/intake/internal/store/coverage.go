@@ -20,15 +20,20 @@ type CoverageReissue struct {
 	Deadline            time.Time
 	RequestedAt         time.Time
 	CSRReceivedAt       *time.Time
+	// The replacement of a certificate a mass revocation took (OP-5).
+	MassRevocationID string
+	RevocationReason string
 }
 
 // InsertCoverageReissue records a reissue; false when the certificate
 // already has one (a redelivered CoverageReissueDue).
 func InsertCoverageReissue(ctx context.Context, q Q, r CoverageReissue) (bool, error) {
 	tag, err := q.Exec(ctx, `INSERT INTO coverage_reissues (certificate_id, application_id, previous_application,
-		customer_id, order_id, reuse_key, deadline, requested_at, csr_received_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+		customer_id, order_id, reuse_key, deadline, requested_at, csr_received_at, mass_revocation_id, revocation_reason)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, nullif($10, ''), nullif($11, ''))
 		ON CONFLICT (certificate_id) DO NOTHING`,
-		r.CertificateID, r.ApplicationID, r.PreviousApplication, r.CustomerID, r.OrderID, r.ReuseKey, r.Deadline, r.RequestedAt, r.CSRReceivedAt)
+		r.CertificateID, r.ApplicationID, r.PreviousApplication, r.CustomerID, r.OrderID, r.ReuseKey, r.Deadline, r.RequestedAt,
+		r.CSRReceivedAt, r.MassRevocationID, r.RevocationReason)
 	if err != nil {
 		return false, err
 	}
@@ -48,12 +53,12 @@ func LatestCoverageReissue(ctx context.Context, q Q, orderID uuid.UUID) (Coverag
 }
 
 const coverageColumns = `certificate_id, application_id, previous_application, customer_id, order_id, reuse_key,
-	deadline, requested_at, csr_received_at`
+	deadline, requested_at, csr_received_at, coalesce(mass_revocation_id, ''), coalesce(revocation_reason, '')`
 
 func scanCoverageReissue(row pgx.Row) (CoverageReissue, error) {
 	var r CoverageReissue
 	err := row.Scan(&r.CertificateID, &r.ApplicationID, &r.PreviousApplication, &r.CustomerID, &r.OrderID,
-		&r.ReuseKey, &r.Deadline, &r.RequestedAt, &r.CSRReceivedAt)
+		&r.ReuseKey, &r.Deadline, &r.RequestedAt, &r.CSRReceivedAt, &r.MassRevocationID, &r.RevocationReason)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return r, ErrNotFound
 	}

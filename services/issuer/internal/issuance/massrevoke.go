@@ -208,6 +208,14 @@ func (s *Service) massBatchEffects(ctx context.Context, tx pgx.Tx, m *store.Mass
 			Reason: m.Reason, RevokedAt: now, MassRevocationID: m.ID.String()}
 		if c.Noticed {
 			ev.Recipient = events.Recipient{Email: c.Email, Language: c.Language, Name: c.RecipientName}
+			ev.CertificatesTotal = c.ListedTotal
+			for _, l := range c.Listed {
+				subject := l.Email // a client certificate is the subscriber's address
+				if l.Product == events.ProductServer {
+					subject = l.NameEn // a server certificate's common name
+				}
+				ev.Certificates = append(ev.Certificates, events.RevokedCertificate{Serial: l.Serial, Product: l.Product, Subject: subject})
+			}
 			notices++
 		}
 		env, err := events.New(ev, occurred, c.CorrelationID)

@@ -11,6 +11,8 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+
+	"github.com/certlife/platform/pkg/events"
 )
 
 // SPKISHA256 is the SHA-256 of a certificate's SubjectPublicKeyInfo (OP-5),
@@ -158,9 +160,24 @@ type MassRevoked struct {
 	Language      string
 	RecipientName string
 	CorrelationID string
+	nameEn        string
 	Noticed       bool // this certificate's event carries the subscriber's one notice
 	HadPKCS12     bool
+	// Listed, on the certificate that carries the notice: every
+	// certificate of the subscriber this mass revocation takes — in this
+	// batch and in the items still waiting (at most maxListed); ListedTotal
+	// counts them all.
+	Listed      []ListedCertificate
+	ListedTotal int
 }
+
+// ListedCertificate is a certificate named in a subscriber's notice.
+type ListedCertificate struct {
+	Serial, Product, NameEn, Email string
+}
+
+// MaxListed bounds the certificates one notice lists.
+var MaxListed = events.MaxMassListed
 
 // RevokeMassBatch revokes up to limit items of a mass revocation in one
 // statement, drops their waiting PKCS#12 files (no key of a revoked
@@ -175,15 +192,15 @@ func RevokeMassBatch(ctx context.Context, q Q, massID uuid.UUID, limit int, reas
 			RETURNING certificate_id)
 		UPDATE certificates c SET revoked_at = $3, revocation_reason = $4, revoked_by = $5
 		FROM batch WHERE c.id = batch.certificate_id AND `+revocable+`
-		RETURNING c.id, c.application_id, c.serial, c.issuer, c.product, c.email, c.language,
-			coalesce(c.recipient_name, ''), c.correlation_id`, massID, limit, at, reason, by)
+			RETURNING c.id, c.application_id, c.serial, c.issuer, c.product, c.email, c.language,
+			coalesce(c.recipient_name, ''), c.correlation_id, c.name_en`, massID, limit, at, reason, by)
 	if err != nil {
 		return nil, 0, err
 	}
 	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (MassRevoked, error) {
 		var m MassRevoked
 		return m, r.Scan(&m.ID, &m.ApplicationID, &m.Serial, &m.Issuer, &m.Product, &m.Email, &m.Language,
-			&m.RecipientName, &m.CorrelationID)
+			&m.RecipientName, &m.CorrelationID, &m.nameEn)
 	})
 	if err != nil {
 		return nil, 0, err
@@ -233,14 +250,60 @@ func RevokeMassBatch(ctx context.Context, q Q, massID uuid.UUID, limit int, reas
 	for _, id := range dropped {
 		had[id] = true
 	}
+	lists, err := subscriberLists(ctx, q, massID, out, fresh)
+	if err != nil {
+		return nil, 0, err
+	}
 	for i := range out {
 		out[i].HadPKCS12 = had[out[i].ID]
 		if k := lowerASCII(out[i].Email); notice[k] {
 			out[i].Noticed = true
 			delete(notice, k)
+			all := lists[k]
+			out[i].ListedTotal = len(all)
+			if len(all) > MaxListed {
+				all = all[:MaxListed]
+			}
+			out[i].Listed = all
 		}
 	}
 	return out, left, nil
+}
+
+// subscriberLists gathers, for each subscriber first seen in this batch
+// (fresh, lower-cased e-mails), every certificate of theirs the mass
+// revocation takes: those of this batch and those still waiting for a
+// later batch (one query over the remaining selection), so that the one
+// notice names them all even when they span batches. A subscriber seen
+// in an earlier batch already had all of theirs listed then.
+func subscriberLists(ctx context.Context, q Q, massID uuid.UUID, batch []MassRevoked, fresh []string) (map[string][]ListedCertificate, error) {
+	lists := make(map[string][]ListedCertificate, len(fresh))
+	if len(fresh) == 0 {
+		return lists, nil
+	}
+	want := make(map[string]bool, len(fresh))
+	for _, e := range fresh {
+		want[e] = true
+	}
+	for _, m := range batch {
+		if k := lowerASCII(m.Email); want[k] {
+			lists[k] = append(lists[k], ListedCertificate{Serial: m.Serial, Product: m.Product, NameEn: m.nameEn, Email: m.Email})
+		}
+	}
+	rows, err := q.Query(ctx, `SELECT lower(c.email), c.serial, c.product, c.name_en, c.email
+		FROM mass_revocation_items i JOIN certificates c ON c.id = i.certificate_id
+		WHERE i.mass_revocation_id = $1 AND lower(c.email) = ANY($2::text[]) AND `+revocable+`
+		ORDER BY c.serial`, massID, fresh)
+	if err != nil {
+		return nil, err
+	}
+	var k string
+	var l ListedCertificate
+	_, err = pgx.ForEachRow(rows, []any{&k, &l.Serial, &l.Product, &l.NameEn, &l.Email}, func() error {
+		lists[k] = append(lists[k], l)
+		return nil
+	})
+	return lists, err
 }
 
 // lowerASCII lower-cases as Postgres' lower() does for the ASCII e-mail

@@ -43,6 +43,16 @@ func (a *App) onCoverageCSRRequested(ctx context.Context, tx pgx.Tx, env events.
 		CertificateID: p.CertificateID, Name: p.Recipient.Name, CommonName: p.CommonName, OrderID: p.OrderID,
 		NotAfter: p.Deadline, CoverageEnd: p.CoverageEnd,
 	}
+	if p.MassRevocationID != "" {
+		// The free replacement of a certificate a mass revocation took
+		// (OP-5): the mail says why; no reminder (the certificate is
+		// already unusable, the deadline is the coverage's end).
+		data.MassRevocationID, data.Reason = p.MassRevocationID, p.RevocationReason
+		return a.enqueue(ctx, tx, env, domain.Request{
+			Reason: domain.ReasonRevocationReplacement, Recipient: p.Recipient.Email, Language: p.Recipient.Language,
+			Key: p.ApplicationID, SubjectID: p.CertificateID, Data: data,
+		})
+	}
 	if err := a.enqueue(ctx, tx, env, domain.Request{
 		Reason: domain.ReasonCoverageCSRRequest, Recipient: p.Recipient.Email, Language: p.Recipient.Language,
 		Key: p.ApplicationID, SubjectID: p.CertificateID, Data: data,

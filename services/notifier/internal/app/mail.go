@@ -156,12 +156,39 @@ func (a *App) onCertificateRevokedMail(ctx context.Context, tx pgx.Tx, env event
 	if err != nil {
 		return err
 	}
+	if p.MassRevocationID != "" {
+		return a.massRevocationMail(ctx, tx, env, p, product)
+	}
 	return a.enqueue(ctx, tx, env, domain.Request{
 		Reason: domain.ReasonCertificateRevoked, Recipient: p.Recipient.Email, Language: p.Recipient.Language,
 		Key: p.CertificateID, SubjectID: p.CertificateID,
 		Data: domain.Data{
 			Product: product, CertificateID: p.CertificateID, ApplicationID: p.ApplicationID, Name: p.Recipient.Name,
 			Serial: p.Serial, Reason: p.Reason, RevokedAt: p.RevokedAt,
+		},
+	})
+}
+
+// massRevocationMail is a subscriber's one mail of a mass revocation
+// (OP-5): every certificate of theirs it revoked, as the event carrying
+// the recipient lists them (an event from before the list: its own
+// certificate). Its key is the mass revocation, so the subscriber gets
+// one, whatever is redelivered.
+func (a *App) massRevocationMail(ctx context.Context, tx pgx.Tx, env events.Envelope, p events.CertificateRevoked, product string) error {
+	list, total := p.Certificates, p.CertificatesTotal
+	if len(list) == 0 {
+		list = []events.RevokedCertificate{{Serial: p.Serial, Product: product}}
+	}
+	if total < len(list) {
+		total = len(list)
+	}
+	return a.enqueue(ctx, tx, env, domain.Request{
+		Reason: domain.ReasonMassRevocation, Recipient: p.Recipient.Email, Language: p.Recipient.Language,
+		Key: p.MassRevocationID, SubjectID: p.CertificateID,
+		Data: domain.Data{
+			Product: product, CertificateID: p.CertificateID, ApplicationID: p.ApplicationID, Name: p.Recipient.Name,
+			Serial: p.Serial, Reason: p.Reason, RevokedAt: p.RevokedAt, MassRevocationID: p.MassRevocationID,
+			Certificates: list, CertificatesTotal: total,
 		},
 	})
 }

@@ -66,7 +66,19 @@ var Reasons = []string{
 	ReasonServerRenewalNotice, ReasonInvoiceIssued, ReasonCertificateImported, ReasonApplicationGuidance,
 	ReasonPaymentFailed, ReasonRenewalDeclined, ReasonAutoReapplied,
 	ReasonCoverageCSRRequest, ReasonCoverageCSRReminder,
+	ReasonMassRevocation, ReasonRevocationReplacement,
 }
+
+// Mass revocation (OP-5).
+const (
+	// ReasonMassRevocation: a subscriber's one mail of a mass revocation,
+	// listing every certificate of theirs it revoked (key = the mass
+	// revocation: one per subscriber and mass revocation).
+	ReasonMassRevocation = "mass_revocation"
+	// ReasonRevocationReplacement: the free replacement of a server
+	// certificate a mass revocation revoked needs a CSR of a new key.
+	ReasonRevocationReplacement = "revocation_replacement"
+)
 
 // Coverage longer than a certificate (IS-4): the reissue inside the
 // coverage waits for the customer's new CSR (CoverageCSRRequested); a
@@ -200,6 +212,11 @@ type Data struct {
 	PreviousCertificateID string `json:"previous_certificate_id,omitempty"`
 	// CoverageEnd is the end of a server subscription (IS-4).
 	CoverageEnd time.Time `json:"coverage_end,omitzero"`
+	// A mass revocation (OP-5): its ID, the subscriber's certificates it
+	// revoked (at most events.MaxMassListed) and how many there are.
+	MassRevocationID  string                      `json:"mass_revocation_id,omitempty"`
+	Certificates      []events.RevokedCertificate `json:"certificates,omitempty"`
+	CertificatesTotal int                         `json:"certificates_total,omitempty"`
 }
 
 // InvoicePDFName is the file name of an invoice's PDF attachment.
@@ -289,4 +306,13 @@ const (
 // RenewalWindow is when a certificate expiring at notAfter can be renewed.
 func RenewalWindow(notAfter time.Time) (from, until time.Time) {
 	return notAfter.Add(-RenewalOpensBefore), notAfter.Add(RenewalClosesAfter)
+}
+
+// MoreCertificates is how many of a mass revocation's certificates the
+// mail does not list (beyond events.MaxMassListed).
+func (d Data) MoreCertificates() int {
+	if n := d.CertificatesTotal - len(d.Certificates); n > 0 {
+		return n
+	}
+	return 0
 }
