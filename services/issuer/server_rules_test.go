@@ -2,6 +2,7 @@ package issuer_test
 
 import (
 	"crypto"
+	"crypto/ecdsa"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
@@ -493,5 +494,39 @@ func TestLintErrorStopsServerIssuance_IS3(t *testing.T) {
 	}
 	if v := e.metricLine("certificate_lint_failures_total"); v != "2" {
 		t.Fatalf("lint failures counted %q, want 2", v)
+	}
+}
+
+// TLS BR 6.1.1.3 (SV-6, IS-6): once a certificate of a key is revoked for
+// key compromise, no certificate is issued for that key again — for any
+// customer — while a key revoked for another reason may be certified anew.
+func TestCompromisedKeyNeverCertifiedAgain_SV6_IS6(t *testing.T) {
+	_, entries := startLogs(t, 3)
+	e := startTLS(t, entries, nil, nil)
+	coverage := e.Clock.Now().AddDate(1, 0, 0)
+	compromised, superseded := ecKey(t), ecKey(t)
+	issue := func(customer string, key *ecdsa.PrivateKey) (events.Application, *x509.Certificate) {
+		a := serverApp(customer, "www.certlife-test.com", nil, csrFor(t, key, pkix.Name{CommonName: "www.certlife-test.com"}), coverage)
+		e.approveServer(a)
+		return a, parsePEMCerts(t, []byte(e.waitIssued(a.ID).PEMChain))[0]
+	}
+	_, first := issue("customer-kc", compromised)
+	_, other := issue("customer-kc", superseded)
+	for c, reason := range map[*x509.Certificate]string{first: "keyCompromise", other: "superseded"} {
+		if r := e.Ops("POST", "/ops/v1/revocations", map[string]any{"serial": hexSerial(c), "reason": reason}); r.Status != 200 {
+			t.Fatalf("revoke %s: %d %s", reason, r.Status, r.Body)
+		}
+	}
+	for _, customer := range []string{"customer-kc", "customer-other"} {
+		a := serverApp(customer, "www.certlife-test.com", nil, csrFor(t, compromised, pkix.Name{CommonName: "www.certlife-test.com"}), coverage)
+		e.approveServer(a)
+		f := e.waitFailure(a.ID)
+		if f.Stage != events.IssuanceStageCSR || !f.Final || !strings.Contains(f.Detail, "revoked for key compromise") {
+			t.Fatalf("%s: %+v, want a final csr failure for the compromised key", customer, f)
+		}
+	}
+	// A key whose certificate was merely superseded is not compromised.
+	if _, again := issue("customer-kc", superseded); again == nil {
+		t.Fatal("no certificate for a superseded key")
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"crypto"
 	"crypto/rand"
 	"crypto/rsa"
+	"crypto/sha256"
 	"crypto/x509"
 	"errors"
 	"fmt"
@@ -131,6 +132,11 @@ func (s *Service) Retrieve(ctx context.Context, applicantID string, id uuid.UUID
 		pub, key, err := s.subscriberKey(c, prev, req)
 		if err != nil {
 			return err
+		}
+		if req.Mode == ModeCSR {
+			if err := keyNotCompromised(ctx, tx, pub); err != nil {
+				return err
+			}
 		}
 		if err := store.StartRetrieval(ctx, tx, c.ID, req.Mode, now); err != nil {
 			return err
@@ -441,4 +447,22 @@ func (s *Service) List(ctx context.Context, applicantID, eligibility string) ([]
 		}
 	}
 	return open, nil
+}
+
+// keyNotCompromised refuses a subscriber key whose certificate was
+// revoked for key compromise, whoever holds it (SBR and TLS BR 6.1.1.3).
+func keyNotCompromised(ctx context.Context, tx pgx.Tx, pub crypto.PublicKey) error {
+	der, err := x509.MarshalPKIXPublicKey(pub)
+	if err != nil {
+		return invalid("csr", "the key cannot be encoded")
+	}
+	h := sha256.Sum256(der)
+	bad, err := store.KeyCompromised(ctx, tx, h[:])
+	if err != nil {
+		return err
+	}
+	if bad {
+		return invalid("csr", "a certificate of this key was revoked for key compromise; make a new key")
+	}
+	return nil
 }

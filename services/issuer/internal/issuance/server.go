@@ -3,6 +3,7 @@ package issuance
 import (
 	"context"
 	"crypto"
+	"crypto/sha256"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/json"
@@ -183,6 +184,15 @@ func (s *Service) issueServer(ctx context.Context, tx pgx.Tx, c *store.Certifica
 	pub := csr.PublicKey
 	if s.CA.IsCAKey(pub) {
 		return nil, refused(events.IssuanceStageCSR, "the CSR's key belongs to the CA")
+	}
+	// TLS BR 6.1.1.3: never again a certificate for a key revoked for
+	// key compromise (a replacement after a mass revocation, a coverage
+	// reissue with the previous key).
+	spki := sha256.Sum256(csr.RawSubjectPublicKeyInfo)
+	if bad, err := store.KeyCompromised(ctx, tx, spki[:]); err != nil {
+		return nil, err
+	} else if bad {
+		return nil, refused(events.IssuanceStageCSR, "a certificate of this key was revoked for key compromise; a new key is needed (TLS BR 6.1.1.3)")
 	}
 
 	// 2. What the certificate says.

@@ -367,3 +367,14 @@ func CancelTimers(ctx context.Context, q Q, kind string, keys []string) error {
 	_, err := q.Exec(ctx, `DELETE FROM timers WHERE kind = $1 AND key = ANY($2)`, kind, keys)
 	return err
 }
+
+// KeyCompromised says whether a certificate of this public key (the
+// SHA-256 of its DER SubjectPublicKeyInfo) was revoked for key compromise:
+// no certificate is issued for such a key again (TLS BR 6.1.1.3, SBR
+// 6.1.1.3, 4.9.1.1).
+func KeyCompromised(ctx context.Context, q Q, spki []byte) (bool, error) {
+	var yes bool
+	err := q.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM certificates WHERE spki_sha256 = $1 AND revocation_reason = 'keyCompromise')`,
+		spki).Scan(&yes)
+	return yes, err
+}
