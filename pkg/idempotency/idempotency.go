@@ -21,10 +21,7 @@ package idempotency
 import (
 	"bytes"
 	"context"
-	"crypto/aes"
-	"crypto/cipher"
 	"crypto/hmac"
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/json"
 	"errors"
@@ -41,6 +38,7 @@ import (
 	"github.com/certlife/platform/pkg/db"
 	"github.com/certlife/platform/pkg/httpx"
 	"github.com/certlife/platform/pkg/opsauth"
+	"github.com/certlife/platform/pkg/seal"
 )
 
 // Header names.
@@ -201,37 +199,11 @@ type call struct {
 	owner       uuid.UUID
 }
 
-// seal encrypts a response body for storage (AES-256-GCM, nonce first).
-func (c *call) seal(body []byte) ([]byte, error) {
-	block, err := aes.NewCipher(c.sealKey)
-	if err != nil {
-		return nil, err
-	}
-	gcm, err := cipher.NewGCM(block)
-	if err != nil {
-		return nil, err
-	}
-	nonce := make([]byte, gcm.NonceSize())
-	if _, err := rand.Read(nonce); err != nil {
-		return nil, err
-	}
-	return gcm.Seal(nonce, nonce, body, c.scope), nil
-}
+// seal encrypts a response body for storage (AES-256-GCM, bound to the
+// key's scope).
+func (c *call) seal(body []byte) ([]byte, error) { return seal.SealAEAD(c.sealKey, body, c.scope) }
 
-func (c *call) open(sealed []byte) ([]byte, error) {
-	block, err := aes.NewCipher(c.sealKey)
-	if err != nil {
-		return nil, err
-	}
-	gcm, err := cipher.NewGCM(block)
-	if err != nil {
-		return nil, err
-	}
-	if len(sealed) < gcm.NonceSize() {
-		return nil, errors.New("idempotency: stored response too short")
-	}
-	return gcm.Open(nil, sealed[:gcm.NonceSize()], sealed[gcm.NonceSize():], c.scope)
-}
+func (c *call) open(sealed []byte) ([]byte, error) { return seal.OpenAEAD(c.sealKey, sealed, c.scope) }
 
 func (c *call) serve(w http.ResponseWriter, r *http.Request, next http.Handler) {
 	ctx := r.Context()

@@ -3,8 +3,6 @@ package app
 import (
 	"bytes"
 	"context"
-	"crypto/aes"
-	"crypto/cipher"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
@@ -31,6 +29,7 @@ import (
 	"github.com/certlife/platform/pkg/errs"
 	"github.com/certlife/platform/pkg/events"
 	"github.com/certlife/platform/pkg/goodkey"
+	"github.com/certlife/platform/pkg/seal"
 	"github.com/certlife/platform/services/intake/internal/acme"
 	"github.com/certlife/platform/services/intake/internal/domain"
 	"github.com/certlife/platform/services/intake/internal/store"
@@ -116,34 +115,12 @@ func (s *ACME) UseNonce(ctx context.Context, nonce string) error {
 	return nil
 }
 
-func (s *ACME) seal(key []byte) ([]byte, error) {
-	block, err := aes.NewCipher(s.SealKey)
-	if err != nil {
-		return nil, err
-	}
-	g, err := cipher.NewGCM(block)
-	if err != nil {
-		return nil, err
-	}
-	nonce := make([]byte, g.NonceSize())
-	_, _ = rand.Read(nonce)
-	return g.Seal(nonce, nonce, key, []byte("acme-eab")), nil
-}
+// eabAAD binds a sealed EAB key to its purpose.
+var eabAAD = []byte("acme-eab")
 
-func (s *ACME) open(sealed []byte) ([]byte, error) {
-	block, err := aes.NewCipher(s.SealKey)
-	if err != nil {
-		return nil, err
-	}
-	g, err := cipher.NewGCM(block)
-	if err != nil {
-		return nil, err
-	}
-	if len(sealed) < g.NonceSize() {
-		return nil, errors.New("sealed EAB key too short")
-	}
-	return g.Open(nil, sealed[:g.NonceSize()], sealed[g.NonceSize():], []byte("acme-eab"))
-}
+func (s *ACME) seal(key []byte) ([]byte, error) { return seal.SealAEAD(s.SealKey, key, eabAAD) }
+
+func (s *ACME) open(sealed []byte) ([]byte, error) { return seal.OpenAEAD(s.SealKey, sealed, eabAAD) }
 
 // EABKeyIssued is the answer of CreateEABKey: the MAC key, shown once.
 type EABKeyIssued struct {
