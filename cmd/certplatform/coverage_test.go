@@ -99,30 +99,13 @@ func TestAllInOneCoverageReissueWithNewCSR_IS4(t *testing.T) {
 	e := startE2E(t, nil, nil)
 	const cn, email, password = "www.certlife-test.com", "cover-aio@example.co.jp", "a customer password"
 	csr, _ := coverageCSR(t, cn)
-	r := e.do("POST", "/v1/applications", map[string]any{
-		"product": "server", "term_months": 24, "password": password, "language": "en",
-		"organization": map[string]any{"duns": "690000001", "name_en": "Certlife Test K.K.",
-			"address": map[string]any{"street": "2-8-1 Yaesu", "city": "Chuo-ku", "state": "Tokyo", "postal_code": "104-0028", "country": "JP"}},
-		"csr": csr, "dcv": map[string]any{"method": "dns"},
-		"technical_contact": map[string]any{"name": "Tech Contact", "email": email, "phone": "+81312345678"},
-	})
-	if r.Status != 202 {
-		t.Fatalf("server application: %d %s", r.Status, r.Body)
-	}
-	var acc struct {
-		ID string `json:"id"`
-	}
-	r.JSON(t, &acc)
-	prov, err := events.Decode[events.ApplicationProvisional](e.waitEvent(events.TypeApplicationProvisional, acc.ID))
-	if err != nil {
-		t.Fatal(err)
-	}
+	prov := e.applyServer(t, csr, email, password, 24)
 	coverageEnd := prov.Application.Server.CoverageEnd
 	if d := coverageEnd.Sub(e.p.Clock.Now()); d < 720*24*time.Hour {
 		t.Fatalf("coverage ends %s, not 24 months on", coverageEnd)
 	}
 	e.approve(prov.Application)
-	first, leaf := e.issuedLeaf(acc.ID)
+	first, leaf := e.issuedLeaf(prov.Application.ID)
 	if leaf.NotAfter.Sub(leaf.NotBefore)+time.Second != issuedDays(leaf.NotBefore) || !first.CoverageEnd.Equal(coverageEnd) {
 		t.Fatalf("first certificate %s – %s, coverage %s", leaf.NotBefore, leaf.NotAfter, first.CoverageEnd)
 	}
@@ -162,7 +145,7 @@ func TestAllInOneCoverageReissueWithNewCSR_IS4(t *testing.T) {
 	}
 	s.JSON(t, &tok)
 	newCSR, newKey := coverageCSR(t, cn)
-	r = e.do("POST", "/v1/certificates/"+first.CertificateID+"/reissues", map[string]any{"csr": newCSR},
+	r := e.do("POST", "/v1/certificates/"+first.CertificateID+"/reissues", map[string]any{"csr": newCSR},
 		"Authorization", "Bearer "+tok.Token, "Idempotency-Key", uuid.NewString())
 	if r.Status != 202 {
 		t.Fatalf("reissue CSR: %d %s", r.Status, r.Body)
@@ -185,4 +168,29 @@ func TestAllInOneCoverageReissueWithNewCSR_IS4(t *testing.T) {
 			t.Fatal("the replaced certificate was revoked")
 		}
 	}
+}
+
+// applyServer posts a server application of a new customer (DNS
+// validation, the test organization) and returns its provisional event.
+func (e *e2e) applyServer(t *testing.T, csr, email, password string, termMonths int) events.ApplicationProvisional {
+	t.Helper()
+	r := e.do("POST", "/v1/applications", map[string]any{
+		"product": "server", "term_months": termMonths, "password": password, "language": "en",
+		"organization": map[string]any{"duns": "690000001", "name_en": "Certlife Test K.K.",
+			"address": map[string]any{"street": "2-8-1 Yaesu", "city": "Chuo-ku", "state": "Tokyo", "postal_code": "104-0028", "country": "JP"}},
+		"csr": csr, "dcv": map[string]any{"method": "dns"},
+		"technical_contact": map[string]any{"name": "Tech Contact", "email": email, "phone": "+81312345678"},
+	})
+	if r.Status != 202 {
+		t.Fatalf("server application: %d %s", r.Status, r.Body)
+	}
+	var acc struct {
+		ID string `json:"id"`
+	}
+	r.JSON(t, &acc)
+	prov, err := events.Decode[events.ApplicationProvisional](e.waitEvent(events.TypeApplicationProvisional, acc.ID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return prov
 }

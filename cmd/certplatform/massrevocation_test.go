@@ -24,26 +24,9 @@ func TestAllInOneMassRevocationReplacement_OP5(t *testing.T) {
 	e := startE2E(t, nil, nil)
 	const cn, email, password = "mass.certlife-test.com", "mass-aio@example.co.jp", "a customer password"
 	csr, _ := coverageCSR(t, cn)
-	r := e.do("POST", "/v1/applications", map[string]any{
-		"product": "server", "term_months": 12, "password": password, "language": "en",
-		"organization": map[string]any{"duns": "690000001", "name_en": "Certlife Test K.K.",
-			"address": map[string]any{"street": "2-8-1 Yaesu", "city": "Chuo-ku", "state": "Tokyo", "postal_code": "104-0028", "country": "JP"}},
-		"csr": csr, "dcv": map[string]any{"method": "dns"},
-		"technical_contact": map[string]any{"name": "Tech Contact", "email": email, "phone": "+81312345678"},
-	})
-	if r.Status != 202 {
-		t.Fatalf("server application: %d %s", r.Status, r.Body)
-	}
-	var acc struct {
-		ID string `json:"id"`
-	}
-	r.JSON(t, &acc)
-	prov, err := events.Decode[events.ApplicationProvisional](e.waitEvent(events.TypeApplicationProvisional, acc.ID))
-	if err != nil {
-		t.Fatal(err)
-	}
+	prov := e.applyServer(t, csr, email, password, 12)
 	e.approve(prov.Application)
-	first, leaf := e.issuedLeaf(acc.ID)
+	first, leaf := e.issuedLeaf(prov.Application.ID)
 	serial := fmt.Sprintf("%x", leaf.SerialNumber)
 
 	m := e.ops("POST", "/ops/v1/mass-revocations", map[string]any{"reason": "keyCompromise", "serials": []string{serial}},
