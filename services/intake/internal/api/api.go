@@ -152,15 +152,7 @@ func (a *API) login(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteProblem(w, r, p)
 		return
 	}
-	var missing []errs.Field
-	for _, f := range []struct {
-		name string
-		v    *string
-	}{{"email", body.Email}, {"password", body.Password}} {
-		if f.v == nil || *f.v == "" {
-			missing = append(missing, errs.Field{Name: f.name, Message: "is required"})
-		}
-	}
+	missing := required(field{"email", body.Email}, field{"password", body.Password})
 	if body.CertificateCode != nil && *body.CertificateCode == "" {
 		missing = append(missing, errs.Field{Name: "certificate_code",
 			Message: "must not be empty (omit it to open a session without certificate steps)"})
@@ -209,15 +201,7 @@ func (a *API) requestCode(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteProblem(w, r, p)
 		return
 	}
-	var missing []errs.Field
-	for _, f := range []struct {
-		name string
-		v    *string
-	}{{"email", body.Email}, {"password", body.Password}} {
-		if f.v == nil || *f.v == "" {
-			missing = append(missing, errs.Field{Name: f.name, Message: "is required"})
-		}
-	}
+	missing := required(field{"email", body.Email}, field{"password", body.Password})
 	if len(missing) > 0 {
 		a.fail(w, r, errs.Invalid(missing...))
 		return
@@ -433,4 +417,21 @@ func (a *API) opsApplication(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	httpx.WriteJSON(w, http.StatusOK, v)
+}
+
+// field is a named optional string of a request body.
+type field struct {
+	name string
+	v    *string
+}
+
+// required lists, as field errors, the fields that are absent or empty.
+func required(fields ...field) []errs.Field {
+	var missing []errs.Field
+	for _, f := range fields {
+		if f.v == nil || *f.v == "" {
+			missing = append(missing, errs.Field{Name: f.name, Message: "is required"})
+		}
+	}
+	return missing
 }
