@@ -21,9 +21,6 @@ import (
 	"net"
 	"net/http"
 	"net/mail"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -222,21 +219,6 @@ func attachment(t testing.TB, m testenv.Mail, contentType string) []byte {
 		t.Fatalf("no %s part in the mail %q", contentType, mailSubject(m))
 	}
 	return b
-}
-
-// pdfText extracts the text of a PDF with pdftotext (poppler-utils).
-func pdfText(t testing.TB, pdf []byte) string {
-	t.Helper()
-	bin := testenv.RequireTool(t, "pdftotext")
-	path := filepath.Join(t.TempDir(), "invoice.pdf")
-	if err := os.WriteFile(path, pdf, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	out, err := exec.Command(bin, "-layout", path, "-").Output()
-	if err != nil {
-		t.Fatalf("pdftotext: %v", err)
-	}
-	return string(out)
 }
 
 var setupLinkRe = regexp.MustCompile(`https?://\S+/customers/password\?token=[^\s"<>]+`)

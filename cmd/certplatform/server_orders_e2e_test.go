@@ -32,7 +32,7 @@ func TestServerOrderEndToEnd_SV1_SV2_SV3_BI2_BI3_BI4(t *testing.T) {
 	// reminder timers run on the injected clock.
 	e.advance("1h")
 	notice := e.waitMail(email, "renewal notice and invoice")
-	text := pdfText(t, attachment(t, notice, "application/pdf"))
+	text := testenv.PDFText(t, attachment(t, notice, "application/pdf"))
 	for _, want := range []string{app.DevInvoiceRegistrationNumber, "4,800", "52,800"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("the invoice PDF does not state %q:\n%s", want, text)
@@ -145,7 +145,7 @@ func TestServerNoticeInJapanese_SV1_BI4(t *testing.T) {
 	if !strings.Contains(notice.Body, "請求書") {
 		t.Errorf("the notice is not in Japanese:\n%s", notice.Body)
 	}
-	text := pdfText(t, attachment(t, notice, "application/pdf"))
+	text := testenv.PDFText(t, attachment(t, notice, "application/pdf"))
 	for _, want := range []string{"請求書", "登録番号", app.DevInvoiceRegistrationNumber, "消費税", "4,800", "52,800"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("the Japanese invoice PDF does not state %q:\n%s", want, text)

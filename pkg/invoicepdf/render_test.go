@@ -2,12 +2,11 @@ package invoicepdf
 
 import (
 	"bytes"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/certlife/platform/pkg/testenv"
 
 	"github.com/certlife/platform/pkg/events"
 )
@@ -30,28 +29,6 @@ func sample() events.InvoiceIssued {
 	}
 }
 
-// pdftotext runs poppler's pdftotext over a PDF; under CI a missing tool
-// fails the test (CI installs poppler-utils).
-func pdftotext(t *testing.T, pdf []byte) string {
-	t.Helper()
-	bin, err := exec.LookPath("pdftotext")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("pdftotext (poppler-utils) is required under CI: %v", err)
-		}
-		t.Skipf("pdftotext not installed: %v", err)
-	}
-	path := filepath.Join(t.TempDir(), "invoice.pdf")
-	if err := os.WriteFile(path, pdf, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	out, err := exec.Command(bin, "-layout", "-enc", "UTF-8", path, "-").CombinedOutput()
-	if err != nil {
-		t.Fatalf("pdftotext: %v: %s", err, out)
-	}
-	return string(out)
-}
-
 // The PDF a person prints states the qualified-invoice registration
 // number, the tax per rate and the total, in Japanese (BI-4, SV-1).
 func TestRender_BI4_JapaneseStatesRegistrationTaxTotal(t *testing.T) {
@@ -65,7 +42,7 @@ func TestRender_BI4_JapaneseStatesRegistrationTaxTotal(t *testing.T) {
 	if len(pdf) > 400_000 {
 		t.Errorf("PDF is %d bytes: the font is not subset", len(pdf))
 	}
-	text := pdftotext(t, pdf)
+	text := testenv.PDFText(t, pdf)
 	for _, want := range []string{"請求書", "T4010001012345", "INV-202611-000042", "10000426",
 		"消費税（10%）", "4,800 円", "52,800 円", "2026年11月30日", "2026年12月30日",
 		"株式会社サンプルホスティング", "サーティライフ株式会社", "登録番号", "振込依頼人名"} {
@@ -85,7 +62,7 @@ func TestRender_BI4_EnglishStatesRegistrationTaxTotal(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	text := pdftotext(t, pdf)
+	text := testenv.PDFText(t, pdf)
 	for _, want := range []string{"Invoice", "Registration number", "T4010001012345", "Consumption tax (10%)",
 		"USD 320.00", "USD 32.00", "USD 352.00", "30 November 2026", "Payment reference", "10000426"} {
 		if !strings.Contains(text, want) {

@@ -5,9 +5,6 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -246,7 +243,7 @@ func TestInvoice_BI4_CustomerReadsJSONAndPDF(t *testing.T) {
 		if r.Status != 200 || r.Header.Get("Content-Type") != "application/pdf" || !strings.HasPrefix(string(r.Body), "%PDF-") {
 			t.Fatalf("GET %v: %d %s", req, r.Status, r.Header.Get("Content-Type"))
 		}
-		text := pdfText(t, r.Body)
+		text := testenv.PDFText(t, r.Body)
 		for _, want := range []string{testRegistrationNumber, inv.Number, "4,800", "52,800"} {
 			if !strings.Contains(text, want) {
 				t.Errorf("%v: the PDF does not state %q:\n%s", req, want, text)
@@ -276,28 +273,6 @@ func TestInvoice_BI4_CustomerReadsJSONAndPDF(t *testing.T) {
 			t.Errorf("%s: %d %s, want %d", name, r.Status, r.Body, c.want)
 		}
 	}
-}
-
-// pdfText extracts a PDF's text with poppler's pdftotext; under CI a
-// missing tool fails the test.
-func pdfText(t *testing.T, pdf []byte) string {
-	t.Helper()
-	bin, err := exec.LookPath("pdftotext")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("pdftotext (poppler-utils) is required under CI: %v", err)
-		}
-		t.Skipf("pdftotext not installed: %v", err)
-	}
-	path := filepath.Join(t.TempDir(), "invoice.pdf")
-	if err := os.WriteFile(path, pdf, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	out, err := exec.Command(bin, "-layout", "-enc", "UTF-8", path, "-").CombinedOutput()
-	if err != nil {
-		t.Fatalf("pdftotext: %v: %s", err, out)
-	}
-	return string(out)
 }
 
 // SE-10, BI-4: a billing binary refuses to start without a valid

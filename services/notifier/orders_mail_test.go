@@ -3,9 +3,6 @@ package notifier_test
 import (
 	"context"
 	"encoding/json"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -36,28 +33,6 @@ func invoiceFor(orderID, email, lang string, notice *events.RenewalNotice, issue
 		Subtotal: 30000, Tax: 3000, Total: 33000, RegistrationNumber: "T1234567890123", IssuerName: "Certlife K.K.",
 		IssuedAt: issuedAt, DueAt: issuedAt.Add(30 * day), Notice: notice,
 	}
-}
-
-// pdftotext runs poppler's pdftotext over a PDF; under CI a missing tool
-// fails the test (.ci/run installs poppler-utils).
-func pdftotext(t *testing.T, pdf []byte) string {
-	t.Helper()
-	bin, err := exec.LookPath("pdftotext")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("pdftotext (poppler-utils) is required under CI: %v", err)
-		}
-		t.Skipf("pdftotext not installed: %v", err)
-	}
-	path := filepath.Join(t.TempDir(), "invoice.pdf")
-	if err := os.WriteFile(path, pdf, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	out, err := exec.Command(bin, "-enc", "UTF-8", path, "-").CombinedOutput()
-	if err != nil {
-		t.Fatalf("pdftotext: %v: %s", err, out)
-	}
-	return string(out)
 }
 
 // mailTo waits for exactly one mail to addr and returns it.
@@ -127,7 +102,7 @@ func TestRenewalNoticeMailWithInvoicePDF_SV1_SV2_NO1_NO2_NO4(t *testing.T) {
 	if len(files) != 1 || !ok || pdf[0] != "application/pdf" || !strings.HasPrefix(pdf[1], "%PDF-") {
 		t.Fatalf("attachments: %d files, names %v", len(files), keys(files))
 	}
-	text := pdftotext(t, []byte(pdf[1]))
+	text := testenv.PDFText(t, []byte(pdf[1]))
 	for _, want := range []string{inv.Number, "T1234567890123", "33,000"} {
 		if !strings.Contains(text, want) {
 			t.Fatalf("the invoice PDF lacks %q:\n%s", want, text)
@@ -193,7 +168,7 @@ func TestInvoiceMailForNewOrder_NO2_NO4(t *testing.T) {
 	files := attachments(t, m)
 	if f, ok := files[domain.InvoicePDFName(inv.Number)]; !ok || f[0] != "application/pdf" {
 		t.Fatalf("attachments %v", keys(files))
-	} else if text := pdftotext(t, []byte(f[1])); !strings.Contains(text, inv.Number) {
+	} else if text := testenv.PDFText(t, []byte(f[1])); !strings.Contains(text, inv.Number) {
 		t.Fatalf("PDF text:\n%s", text)
 	}
 	testenv.Eventually(t, 10*time.Second, "the invoice logged", func() bool {
